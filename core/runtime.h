@@ -1,0 +1,43 @@
+/*
+ * runtime.h — N cores: one thread per core, pinned to a CPU, each with its own reactor, and
+ * bounded mailboxes between every pair of cores (woken through the destination's ring).
+ *
+ * Cores share nothing: data crosses only as mailbox messages, and memory is freed by the core
+ * that allocated it (send it back in a reply message).
+ */
+#ifndef CORE_RUNTIME_H
+#define CORE_RUNTIME_H
+
+#include "core/err.h"
+#include "core/reactor.h"
+
+struct runtime;
+
+/* Runs on core `core` inside its thread, before the loop starts: set up listeners, tables... */
+typedef void (*runtime_core_init_fn)(struct runtime *rt, int core, struct reactor *r, void *arg);
+/* Runs on core `core` after its loop stopped: tear down. */
+typedef void (*runtime_core_fini_fn)(struct runtime *rt, int core, struct reactor *r, void *arg);
+
+struct runtime_config {
+	int cores;                     /* 1..LIMIT_CORES_MAX */
+	enum reactor_backend backend;  /* AUTO by default */
+	int pin;                       /* pin core i to CPU (i % online CPUs) */
+	runtime_core_init_fn init;
+	runtime_core_fini_fn fini;
+	void *arg;
+};
+
+int runtime_start(const struct runtime_config *cfg, struct runtime **out) WUR;
+/* Thread-safe: stop every core's loop. runtime_join waits for the threads and frees all. */
+void runtime_stop(struct runtime *rt);
+int runtime_join(struct runtime *rt);
+int runtime_cores(const struct runtime *rt);
+/* The core id of the calling thread, or -1 off the runtime's threads. */
+int runtime_current_core(void);
+
+/* Post fn(arg) to run on core `to`. From a core thread (any core, including itself) or from a
+ * non-runtime thread. Bounded: returns ERR_AGAIN when the mailbox is full (backpressure). */
+typedef void (*runtime_msg_fn)(struct runtime *rt, int core, void *arg);
+int runtime_post(struct runtime *rt, int to, runtime_msg_fn fn, void *arg) WUR;
+
+#endif
