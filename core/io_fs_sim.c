@@ -237,6 +237,8 @@ static void ino_reserve(struct inode *ino, uint64_t len)
 
 static void ino_write(struct inode *ino, const void *buf, uint64_t len, uint64_t off)
 {
+	if (len == 0)
+		return;
 	ino_reserve(ino, off + len);
 	if (off > ino->len)
 		memset(ino->data + ino->len, 0, (size_t)(off - ino->len));
