@@ -51,17 +51,24 @@ static void error_set(struct proto_error *err, int code, size_t offset, const ch
 	va_end(ap);
 }
 
-/* Reads one varint; 0 on success, -1 when truncated or longer than 10 bytes / 64 bits. */
-static int varint_read(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+/*
+ * Reads one varint of at most max_bytes bytes; 0 on success, -1 when truncated, longer, or
+ * (at 10 bytes) carrying bits beyond 64. Values use 10 bytes; tags and lengths 5, because
+ * protobuf-c reads those as 32-bit numbers and refuses longer (even zero-padded) encodings.
+ */
+static int varint_read_n(const uint8_t **pp, const uint8_t *end, unsigned max_bytes, uint64_t *out)
 {
+	ASSERT(max_bytes == 5 || max_bytes == 10);
 	const uint8_t *p = *pp;
 	uint64_t v = 0;
-	for (unsigned i = 0; i < 10; i++) {
+	for (unsigned i = 0; i < max_bytes; i++) {
 		if (p == end)
 			return -1;
 		uint8_t b = *p++;
 		if (i == 9 && b > 1)
 			return -1; /* bits beyond 64 */
+		if (i == 4 && max_bytes == 5 && b > 0x0f)
+			return -1; /* bits beyond 32 */
 		v |= (uint64_t)(b & 0x7f) << (7 * i);
 		if (!(b & 0x80)) {
 			*pp = p;
@@ -70,6 +77,11 @@ static int varint_read(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 		}
 	}
 	return -1;
+}
+
+static int varint_read(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+	return varint_read_n(pp, end, 10, out);
 }
 
 /* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
@@ -165,8 +177,10 @@ static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, con
 	while (p < end) {
 		const size_t at = (size_t)(p - w->base);
 		uint64_t tag;
-		if (varint_read(&p, end, &tag) != 0) {
-			error_set(w->err, ERR_INVAL, at, "%s: malformed field tag at byte %zu", d->name, at);
+		if (varint_read_n(&p, end, 5, &tag) != 0) {
+			error_set(w->err, ERR_INVAL, at,
+				  "%s: malformed field tag (truncated or over 5 bytes) at byte %zu",
+				  d->name, at);
 			return ERR_INVAL;
 		}
 		const uint64_t num = tag >> 3;
@@ -225,8 +239,9 @@ static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, con
 		}
 		case WIRE_LEN: {
 			uint64_t len;
-			if (varint_read(&p, end, &len) != 0) {
-				error_set(w->err, ERR_INVAL, at, "%s.%s: malformed length at byte %zu",
+			if (varint_read_n(&p, end, 5, &len) != 0) {
+				error_set(w->err, ERR_INVAL, at,
+					  "%s.%s: malformed length (truncated or over 5 bytes) at byte %zu",
 					  d->name, fname, at);
 				return ERR_INVAL;
 			}

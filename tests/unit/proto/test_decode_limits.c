@@ -44,6 +44,8 @@ static int decode(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
 		cr_assert_null(m);
 		cr_assert_eq(err->code, rc);
 		cr_assert_gt(strlen(err->msg), 0);
+		/* the structural walk must catch everything protobuf-c would refuse */
+		cr_assert_null(strstr(err->msg, "rejected by the decoder"), "%s", err->msg);
 	} else {
 		cr_assert_not_null(m);
 	}
@@ -195,6 +197,10 @@ Test(limits, malformed_inputs_have_clear_errors)
 		{"varint past 64 bits", &regatta__v1__range_request__descriptor,
 		 {0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, 11,
 		 "malformed varint"},
+		{"tag zero-padded past 5 bytes", &regatta__v1__range_request__descriptor,
+		 {0xf2, 0xe4, 0xab, 0xd8, 0x81, 0x00, 0x00}, 7, "malformed field tag"},
+		{"length zero-padded past 5 bytes", &regatta__v1__put_request__descriptor,
+		 {0x12, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 'a'}, 8, "malformed length"},
 		{"length past end", &regatta__v1__put_request__descriptor, {0x12, 0x05, 'a'}, 3,
 		 "runs past the end"},
 		{"length varint truncated", &regatta__v1__put_request__descriptor, {0x12, 0x85}, 2,
