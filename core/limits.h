@@ -36,12 +36,21 @@
 
 /* ---- storage ------------------------------------------------------------------------------- */
 #define LIMIT_PATH_BYTES 4096
+#define LIMIT_LSM_BATCH_BYTES (64u << 20)     /* one LSM write batch: a Raft apply of many entries */
+#define LIMIT_LSM_MEMTABLES_MAX 16           /* active + immutable memtables per tree */
+#define LIMIT_LSM_TABLE_FILES_MAX 1000000    /* file numbers per tree level set; tens of GB at 64 MiB */
+#define LIMIT_LSM_BLOCK_BYTES (16u << 20)    /* one stored block: a 2 MiB value + key fits many times */
+#define LIMIT_LSM_MANIFEST_BYTES (64u << 20) /* manifest file size before it is rewritten */
+#define LIMIT_LSM_RANGE_TOMBSTONES_PER_TABLE 1000000 /* held in memory per open table */
 
 /* ---- raft ---------------------------------------------------------------------------------- */
 
 /* ---- relations ----------------------------------------------------------------------------- */
 _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES < LIMIT_MESSAGE_BYTES,
 	       "a max-size Put must fit in one message");
+_Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES + 64 < LIMIT_LSM_BLOCK_BYTES,
+	       "a max-size entry must fit in one LSM block");
+_Static_assert(LIMIT_MESSAGE_BYTES < LIMIT_LSM_BATCH_BYTES, "a max-size request fits in one batch");
 _Static_assert(LIMIT_RESPONSE_BYTES <= LIMIT_MESSAGE_BYTES, "a response must fit in a message");
 
 #endif
