@@ -45,6 +45,9 @@
 
 /* ---- raft ---------------------------------------------------------------------------------- */
 
+/* ---- server ------------------------------------------------------------------------------- */
+#define LIMIT_TXN_OPS 128                  /* compares + ops in one Txn (etcd's --max-txn-ops default) */
+
 /* ---- relations ----------------------------------------------------------------------------- */
 _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES < LIMIT_MESSAGE_BYTES,
 	       "a max-size Put must fit in one message");
