@@ -113,7 +113,7 @@ int lsm_block_builder_finish(struct lsm_block_builder *b, struct lsm_slice *out)
 
 int lsm_block_check(const unsigned char *p, size_t len)
 {
-	if (len < LSM_BLOCK_TRAILER + 8)
+	if (len < LSM_BLOCK_TRAILER)
 		return ERR_CORRUPT;
 	uint64_t want = lsm_get_u64(p + len - 8);
 	if (lsm_hash64(p, len - 8) != want)
