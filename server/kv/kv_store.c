@@ -864,9 +864,12 @@ int kv_store_apply(struct kv_store *s, uint64_t index, int64_t revision, const M
 		apply_reset(s, revision);
 		rc = 0;
 	}
-	if (rc)
+	if (rc) {
+		kv_overlay_reset(&s->ov);
 		return rc;
+	}
 	rc = commit_batch(s, index, revision);
+	kv_overlay_reset(&s->ov); /* the scratch arena stays until the next apply */
 	if (rc)
 		return rc;
 	if (out && !skipped) {
