@@ -152,6 +152,9 @@ void svc_register(struct grpc_server *s, struct svc *svc)
 
 /* ---- pair ---- */
 
+void (*pair_register_hook)(struct grpc_server *s, void *ctx);
+void *pair_register_ctx;
+
 static void on_output(void *ctx)
 {
 	((struct pair *)ctx)->output_signals++;
@@ -169,6 +172,8 @@ void pair_init(struct pair *p, const struct grpc_server_config *scfg, const stru
 	sc.clock_ctx = &p->clock;
 	cr_assert_eq(grpc_server_new(&sc, &p->srv), 0);
 	svc_register(p->srv, svc);
+	if (pair_register_hook)
+		pair_register_hook(p->srv, pair_register_ctx);
 	struct grpc_server_conn_hooks hooks = {on_output, p};
 	cr_assert_eq(grpc_server_conn_new(p->srv, &hooks, &p->sc), 0);
 	cr_assert_eq(grpc_server_conn_set_peer(p->sc, "127.0.0.1:1234", NULL), 0);

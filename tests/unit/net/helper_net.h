@@ -41,6 +41,10 @@ struct pair {
 	int server_err, client_err;
 };
 
+/* Called by pair_init after the test service is registered, before the connection exists. */
+extern void (*pair_register_hook)(struct grpc_server *s, void *ctx);
+extern void *pair_register_ctx;
+
 void pair_init(struct pair *p, const struct grpc_server_config *scfg, const struct grpc_client_config *ccfg,
 	       struct svc *svc);
 void pair_deinit(struct pair *p);
