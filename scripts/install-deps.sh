@@ -7,7 +7,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config git
   liburing-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libnghttp2-dev libssl-dev
-  libxxhash-dev zlib1g-dev libsnappy-dev
+  libxxhash-dev zlib1g-dev libsnappy-dev libcjson-dev
   # tests: unit framework, fuzzing (clang + libFuzzer runtime), outside clients and peers
   libcriterion-dev clang libclang-rt-14-dev openssl procps
   python3 python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc
