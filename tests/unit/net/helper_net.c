@@ -26,6 +26,17 @@ static void unary_msg(struct grpc_call *call, const uint8_t *msg, size_t len)
 		cr_assert_eq(grpc_call_finish(call, GRPC_STATUS_INVALID_ARGUMENT, m), 0);
 		return;
 	}
+	if (len >= 4 && memcmp(msg, "rsv:", 4) == 0) {
+		/* zero-copy path: reserve, fill, commit */
+		int err = -1;
+		uint8_t *p = grpc_call_send_reserve(call, len, &err);
+		cr_assert_eq(err, 0);
+		cr_assert_not_null(p);
+		memcpy(p, msg, len);
+		cr_assert_eq(grpc_call_send_commit(call), 0);
+		cr_assert_eq(grpc_call_finish(call, GRPC_STATUS_OK, NULL), 0);
+		return;
+	}
 	cr_assert_eq(grpc_call_add_header(call, "x-hdr", "h1"), 0);
 	cr_assert_eq(grpc_call_add_trailer(call, "x-trl", "t1"), 0);
 	cr_assert_eq(grpc_call_reply(call, msg, len), 0);
