@@ -166,6 +166,8 @@ static int call(struct ctx *c, const char *path, const ProtobufCMessage *req,
 {
 	uint8_t *bytes;
 	size_t len;
+	if (!c->conn && connect_any(c))
+		return EXIT_UNAVAILABLE;
 	if (proto_encode(req, &c->arena, &bytes, &len)) {
 		fprintf(stderr, "regattactl: request too large\n");
 		return EXIT_USAGE;
@@ -295,6 +297,10 @@ static int cmd_get(struct ctx *c, char **args, int n)
 	if (c->o.stream) {
 		uint8_t *bytes;
 		size_t len;
+		if (!c->conn && connect_any(c)) {
+			cJSON_Delete(p.kvs);
+			return EXIT_UNAVAILABLE;
+		}
 		if (proto_encode(&req.base, &c->arena, &bytes, &len))
 			return EXIT_USAGE;
 		struct grpc_client_call_opts co = {.timeout_ns = (uint64_t)(c->o.timeout_s * 1e9),
@@ -776,11 +782,10 @@ int main(int argc, char **argv)
 		c.md[0] = (struct grpc_md){.name = "authorization", .value = c.auth};
 		c.md_count = 1;
 	}
-	int rc = connect_any(&c);
-	if (rc == 0) {
-		rc = fn(&c, pos + 1, npos - 1);
+	/* Commands check their arguments first and connect on their first call. */
+	int rc = fn(&c, pos + 1, npos - 1);
+	if (c.conn)
 		grpc_client_sync_close(c.conn);
-	}
 	net_buf_deinit(&c.resp);
 	arena_deinit(&c.arena);
 	return rc;
