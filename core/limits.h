@@ -58,7 +58,9 @@
 #define LIMIT_RAFT_NODES_MAX 64            /* distinct peer nodes one core talks to */
 #define LIMIT_RAFT_FRAME_BYTES (LIMIT_MESSAGE_BYTES + (64u << 10)) /* one encoded batch frame: one
 					    * max-size MsgApp plus coalesced heartbeats */
-#define LIMIT_RAFT_FRAME_MSGS 65536        /* messages in one batch frame */
+#define LIMIT_RAFT_FRAME_MSGS 4096         /* records in one batch frame (receiver decodes into
+					    * arrays of this size) */
+#define LIMIT_RAFT_FRAME_ENTRIES 16384     /* entries in one batch frame */
 
 /* ---- relations ----------------------------------------------------------------------------- */
 _Static_assert(LIMIT_RAFT_ENTRY_BYTES < LIMIT_RAFT_FRAME_BYTES, "a max-size entry must fit in a raft frame");
