@@ -39,9 +39,24 @@
 
 /* ---- raft ---------------------------------------------------------------------------------- */
 
+/* ---- storage: raft log (storage/raftlog) --------------------------------------------------- */
+#define LIMIT_RAFTLOG_SEGMENT_BYTES (64u << 20) /* roll size: rolls (create + dir fsync) stay rare,
+						   retention frees space in 64 MiB steps */
+#define LIMIT_RAFTLOG_ENTRY_BYTES LIMIT_MESSAGE_BYTES /* one entry carries at most one message */
+#define LIMIT_RAFTLOG_BATCH_BYTES (8u << 20)   /* one group commit's write; beyond: ERR_AGAIN */
+#define LIMIT_RAFTLOG_CACHE_BATCHES 4          /* batch buffers kept: collecting, in flight, and
+						  recent ones serving reads (worst case 32 MiB) */
+#define LIMIT_RAFTLOG_GROUPS_PER_CORE (LIMIT_TABLES_MAX + 64) /* every table on one core + meta */
+#define LIMIT_RAFTLOG_SEGMENTS_MAX 65536       /* live segments per core: 4 TiB at 64 MiB */
+#define LIMIT_RAFTLOG_READ_WINDOW_BYTES (256u << 10) /* read-ahead for catch-up reads from disk */
+
 /* ---- relations ----------------------------------------------------------------------------- */
 _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES < LIMIT_MESSAGE_BYTES,
 	       "a max-size Put must fit in one message");
 _Static_assert(LIMIT_RESPONSE_BYTES <= LIMIT_MESSAGE_BYTES, "a response must fit in a message");
+_Static_assert(LIMIT_RAFTLOG_ENTRY_BYTES + 64 <= LIMIT_RAFTLOG_BATCH_BYTES,
+	       "a max-size raft log record fits in one batch");
+_Static_assert((unsigned long long)LIMIT_RAFTLOG_SEGMENT_BYTES + LIMIT_RAFTLOG_BATCH_BYTES < (1ull << 32),
+	       "raft log offsets are 32-bit: a segment plus one overflowing batch fits");
 
 #endif
