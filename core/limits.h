@@ -49,6 +49,7 @@
 #define LIMIT_RAFTLOG_GROUPS_PER_CORE (LIMIT_TABLES_MAX + 64) /* every table on one core + meta */
 #define LIMIT_RAFTLOG_SEGMENTS_MAX 65536       /* live segments per core: 4 TiB at 64 MiB */
 #define LIMIT_RAFTLOG_READ_WINDOW_BYTES (256u << 10) /* read-ahead for catch-up reads from disk */
+#define LIMIT_RAFTLOG_READ_FILES 8              /* open read handles on older segments (LRU) */
 
 /* ---- relations ----------------------------------------------------------------------------- */
 _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES < LIMIT_MESSAGE_BYTES,
