@@ -117,8 +117,10 @@ int rl_seg_create(struct raftlog *log, uint32_t seq)
 		return rc;
 	if (log->nsegs >= LIMIT_RAFTLOG_SEGMENTS_MAX)
 		return ERR_NOSPC;
+	/* seq is past every live segment: a file with that name can only be the remains of an
+	 * earlier failed attempt (its removal may have failed too), so it is overwritten. */
 	struct io_file *f;
-	rc = io_file_open(log->fs, path, IO_OPEN_CREATE | IO_OPEN_EXCL, &f);
+	rc = io_file_open(log->fs, path, IO_OPEN_CREATE | IO_OPEN_TRUNC, &f);
 	if (rc) {
 		LOG_ERROR("raftlog: create %s: %s", path, err_str(rc));
 		return rc;
