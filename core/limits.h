@@ -63,11 +63,49 @@
 #define LIMIT_LSM_RANGE_TOMBSTONES_PER_TABLE 1000000 /* held in memory per open table */
 
 /* ---- raft ---------------------------------------------------------------------------------- */
+#define LIMIT_RAFT_VOTERS_MAX 9            /* 3 or 5 in practice; 9 survives 4 failures */
+#define LIMIT_RAFT_LEARNERS_MAX 8          /* non-voting members being caught up */
+#define LIMIT_RAFT_MEMBERS_MAX (LIMIT_RAFT_VOTERS_MAX + LIMIT_RAFT_LEARNERS_MAX) /* progress slots */
+#define LIMIT_RAFT_CONF_HISTORY 4          /* configs kept: committed base + uncommitted (single-server
+					    * changes leave at most one uncommitted per log) */
+#define LIMIT_RAFT_INFLIGHT_MAX 256        /* MsgApp in flight per follower (pipelining window) */
+#define LIMIT_RAFT_MSG_ENTRIES_MAX 256     /* entries in one MsgApp / MsgProp */
+#define LIMIT_RAFT_ENTRY_BYTES (LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES + (64u << 10)) /* one Put/Txn
+					    * command plus framing */
+#define LIMIT_RAFT_CACHE_ENTRIES_MAX 65536 /* in-memory log tail capacity per group */
+#define LIMIT_RAFT_READS_PENDING 64        /* ReadIndex requests waiting per group (leader side) */
+#define LIMIT_RAFT_HELD_MSGS 32            /* replies waiting for fsync per group */
+#define LIMIT_RAFT_PERSIST_PENDING 64      /* updates handed out for persisting, not yet reported */
+#define LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES (1u << 20) /* one chunk of a snapshot transfer */
+#define LIMIT_RAFT_SNAPSHOT_CHUNKS_INFLIGHT 4 /* chunks sent but not acknowledged */
+#define LIMIT_RAFT_APPLY_BATCH 1024        /* committed entries handed out per update */
+#define LIMIT_RAFT_GROUPS_PER_CORE 16384   /* groups one core's raft_multi serves */
+#define LIMIT_RAFT_NODES_MAX 64            /* distinct peer nodes one core talks to */
+#define LIMIT_RAFT_FRAME_BYTES (LIMIT_MESSAGE_BYTES + (64u << 10)) /* one encoded batch frame: one
+					    * max-size MsgApp plus coalesced heartbeats */
+#define LIMIT_RAFT_FRAME_MSGS 4096         /* records in one batch frame (receiver decodes into
+					    * arrays of this size) */
+#define LIMIT_RAFT_FRAME_ENTRIES 16384     /* entries in one batch frame */
 
 /* ---- server ------------------------------------------------------------------------------- */
 #define LIMIT_TXN_OPS 128                  /* compares + ops in one Txn (etcd's --max-txn-ops default) */
 
+/* ---- storage: raft log (storage/raftlog) --------------------------------------------------- */
+#define LIMIT_RAFTLOG_SEGMENT_BYTES (64u << 20) /* roll size: rolls (create + dir fsync) stay rare,
+						   retention frees space in 64 MiB steps */
+#define LIMIT_RAFTLOG_ENTRY_BYTES LIMIT_MESSAGE_BYTES /* one entry carries at most one message */
+#define LIMIT_RAFTLOG_BATCH_BYTES (8u << 20)   /* one group commit's write; beyond: ERR_AGAIN */
+#define LIMIT_RAFTLOG_CACHE_BATCHES 4          /* batch buffers kept: collecting, in flight, and
+						  recent ones serving reads (worst case 32 MiB) */
+#define LIMIT_RAFTLOG_GROUPS_PER_CORE (LIMIT_TABLES_MAX + 64) /* every table on one core + meta */
+#define LIMIT_RAFTLOG_SEGMENTS_MAX 65536       /* live segments per core: 4 TiB at 64 MiB */
+#define LIMIT_RAFTLOG_READ_WINDOW_BYTES (256u << 10) /* read-ahead for catch-up reads from disk */
+#define LIMIT_RAFTLOG_READ_FILES 8              /* open read handles on older segments (LRU) */
+
 /* ---- relations ----------------------------------------------------------------------------- */
+_Static_assert(LIMIT_RAFT_ENTRY_BYTES < LIMIT_RAFT_FRAME_BYTES, "a max-size entry must fit in a raft frame");
+_Static_assert(LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES < LIMIT_RAFT_FRAME_BYTES, "a snapshot chunk must fit in a frame");
+_Static_assert(LIMIT_RAFT_INFLIGHT_MAX <= LIMIT_RAFT_CACHE_ENTRIES_MAX, "window within the tail");
 _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES < LIMIT_MESSAGE_BYTES,
 	       "a max-size Put must fit in one message");
 _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES + 64 < LIMIT_LSM_BLOCK_BYTES,
@@ -83,5 +121,9 @@ _Static_assert(LIMIT_H2_MAX_FRAME_BYTES >= (16u << 10) && LIMIT_H2_MAX_FRAME_BYT
 _Static_assert((LIMIT_MAILBOX_SLOTS & (LIMIT_MAILBOX_SLOTS - 1)) == 0, "mailbox rings index by mask");
 _Static_assert(LIMIT_MAILBOX_DRAIN_PER_TURN <= LIMIT_MAILBOX_SLOTS, "a drain never exceeds one mailbox");
 _Static_assert(LIMIT_IOWQ_WORKERS >= 1 && LIMIT_BLOCKING_POOL_THREADS >= 1, "file I/O needs a worker");
+_Static_assert(LIMIT_RAFTLOG_ENTRY_BYTES + 64 <= LIMIT_RAFTLOG_BATCH_BYTES,
+	       "a max-size raft log record fits in one batch");
+_Static_assert((unsigned long long)LIMIT_RAFTLOG_SEGMENT_BYTES + LIMIT_RAFTLOG_BATCH_BYTES < (1ull << 32),
+	       "raft log offsets are 32-bit: a segment plus one overflowing batch fits");
 
 #endif
