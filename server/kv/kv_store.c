@@ -27,7 +27,7 @@ struct kv_store {
 	int64_t revision;
 	int64_t cmd_revision; /* revision of the command being applied */
 	int last_txn_succeeded;
-	uint8_t bounds_buf[2 * (LIMIT_KEY_BYTES + 1)];
+	uint8_t bounds_buf[2 * KV_BOUND_BYTES];
 };
 
 /* ---- open / close ------------------------------------------------------------------------- */
@@ -895,6 +895,38 @@ int kv_store_apply_noop(struct kv_store *s, uint64_t index)
 	lsm_batch_set_applied_index(&s->batch, index);
 	struct lsm_write_options wo = {0};
 	return lsm_tree_write(s->tree, &s->batch, &wo);
+}
+
+int kv_txn_is_readonly(const Mvcc__V1__Txn *txn)
+{
+	for (size_t i = 0; i < txn->n_success; i++)
+		if (txn->success[i]->request_case != MVCC__V1__REQUEST_OP__REQUEST_REQUEST_RANGE)
+			return 0;
+	for (size_t i = 0; i < txn->n_failure; i++)
+		if (txn->failure[i]->request_case != MVCC__V1__REQUEST_OP__REQUEST_REQUEST_RANGE)
+			return 0;
+	return 1;
+}
+
+int kv_store_txn_readonly(struct kv_store *s, const Mvcc__V1__Txn *txn, struct arena *arena,
+			  struct kv_apply_out *out)
+{
+	ASSERT(arena && out);
+	if (!kv_txn_is_readonly(txn))
+		return ERR_INVAL;
+	memset(out, 0, sizeof *out);
+	apply_reset(s, s->revision);
+	struct resp_list list = {.a = arena};
+	int succeeded = 0;
+	int rc = apply_txn(s, txn, arena, &list, &succeeded);
+	ASSERT(kv_overlay_empty(&s->ov)); /* ranges never write */
+	lsm_batch_clear(&s->batch);
+	if (rc)
+		return rc == ERR_NOMEM ? ERR_TOOBIG : rc;
+	out->responses = list.v;
+	out->n_responses = list.n;
+	out->txn_succeeded = succeeded != 0;
+	return 0;
 }
 
 /* ---- validation before proposing ------------------------------------------------------------ */
