@@ -503,18 +503,15 @@ int replica_snapshot_install(struct replica *rep, const struct raft_snapshot_met
 {
 	ASSERT(snap->index > rep->meta.snap.index);
 	snap_stage_close(&rep->stage);
-	char recv[LIMIT_PATH_BYTES], tmp[LIMIT_PATH_BYTES], snapdir[LIMIT_PATH_BYTES];
-	char data[LIMIT_PATH_BYTES];
+	char recv[LIMIT_PATH_BYTES], snapdir[LIMIT_PATH_BYTES], data[LIMIT_PATH_BYTES];
 	uint32_t old_gen = rep->meta.data_gen, new_gen = old_gen + 1;
 	int rc = replica_path(rep, recv, sizeof recv, "recv.tmp");
-	if (rc == 0)
-		rc = replica_path(rep, tmp, sizeof tmp, "install.tmp");
 	if (rc == 0)
 		rc = replica_path(rep, snapdir, sizeof snapdir, "snap-%" PRIu64, snap->index);
 	if (rc == 0)
 		rc = replica_path(rep, data, sizeof data, "data-%" PRIu32, new_gen);
-	if (rc == 0)
-		rc = remove_if_present(rep->fs, tmp);
+	/* Both directories are garbage until REPLICA names them (replica_cleanup removes them
+	 * after a crash), so they are filled in place: no directory rename is needed. */
 	if (rc == 0)
 		rc = remove_if_present(rep->fs, snapdir);
 	if (rc == 0)
@@ -522,7 +519,7 @@ int replica_snapshot_install(struct replica *rep, const struct raft_snapshot_met
 	if (rc)
 		return rc;
 	uint64_t index = 0, term = 0;
-	rc = snap_unpack(rep->fs, recv, tmp, &index, &term);
+	rc = snap_unpack(rep->fs, recv, data, &index, &term);
 	if (rc)
 		return rc;
 	if (index != snap->index || term != snap->term) {
@@ -531,7 +528,7 @@ int replica_snapshot_install(struct replica *rep, const struct raft_snapshot_met
 			  rep->id, index, term, snap->index, snap->term);
 		return ERR_CORRUPT;
 	}
-	rc = clone_dir(rep->fs, tmp, snapdir);
+	rc = clone_dir(rep->fs, data, snapdir); /* before the tree opens and changes data/ */
 	if (rc)
 		return rc;
 	struct snap_source *src;
@@ -545,11 +542,6 @@ int replica_snapshot_install(struct replica *rep, const struct raft_snapshot_met
 			  rep->id, size, snap->size_bytes);
 		return ERR_CORRUPT;
 	}
-	rc = io_fs_rename(rep->fs, tmp, data);
-	if (rc == 0)
-		rc = io_fs_sync_dir(rep->fs, rep->dir);
-	if (rc)
-		return rc;
 	/* swap the state machine: from here on failure leaves the replica without one (fatal) */
 	(void)replica_sm_close(rep, 0);
 	struct replica_meta m = rep->meta;

@@ -7,12 +7,13 @@
  *   REPLICA        core, group, flags, live data generation, latest snapshot (index, term,
  *                  size, membership); written atomically (tmp + rename + directory fsync). It
  *                  is the commit point of creation, snapshots and installs.
- *   data-<gen>/    the state machine's LSM tree. An install unpacks into install.tmp/, renames
- *                  it to data-<gen+1>/ and then rewrites REPLICA: a crash before that keeps the
- *                  old state, after it the new one.
+ *   data-<gen>/    the state machine's LSM tree. An install unpacks the archive into
+ *                  data-<gen+1>/ and hard-links/copies it into snap-<index>/, then rewrites
+ *                  REPLICA: a crash before that keeps the old state (the new directories are
+ *                  leftovers), after it the new one. No directory is ever renamed.
  *   snap-<index>/  checkpoint of the latest snapshot (hard links), served to peers.
  *   recv.tmp       an incoming snapshot archive being staged.
- * Anything else found at open (older data-*, snap-*, install.tmp) is a crash leftover and is
+ * Anything else found at open (older data-*, snap-*, recv.tmp) is a crash leftover and is
  * removed.
  *
  * Invariants: state applied index >= meta.snap.index; the snapshot directory named by the meta

@@ -134,12 +134,35 @@ void cl_start(struct cluster *c, uint32_t i)
 	cr_assert_eq(rc, 0, "node %" PRIu64 ": host_open: %s (seed %" PRIu64 ")", nd->id, err_str(rc), c->seed);
 }
 
+static void account(struct cluster *c, struct host *h)
+{
+	struct host_stats hs;
+	host_stats(h, &hs);
+	c->snapshots_taken += hs.snapshots_taken;
+	c->snapshots_installed += hs.snapshots_installed;
+}
+
+void cl_snapshot_counts(struct cluster *c, uint64_t *taken, uint64_t *installed)
+{
+	*taken = c->snapshots_taken;
+	*installed = c->snapshots_installed;
+	for (uint32_t i = 0; i < c->n; i++) {
+		if (!c->nodes[i].h)
+			continue;
+		struct host_stats hs;
+		host_stats(c->nodes[i].h, &hs);
+		*taken += hs.snapshots_taken;
+		*installed += hs.snapshots_installed;
+	}
+}
+
 void cl_stop(struct cluster *c, uint32_t i)
 {
 	struct cl_node *nd = &c->nodes[i];
 	cr_assert(nd->h != NULL);
 	struct host *h = nd->h;
 	nd->h = NULL; /* callbacks during close see the node as down */
+	account(c, h);
 	host_close(h);
 }
 
@@ -149,6 +172,7 @@ void cl_crash(struct cluster *c, uint32_t i)
 	cr_assert(nd->h != NULL);
 	struct host *h = nd->h;
 	nd->h = NULL;
+	account(c, h);
 	host_crash(h);
 	io_fs_sim_crash(nd->fs);
 }
@@ -429,31 +453,29 @@ int cl_table_digest(struct cluster *c, uint32_t i, uint64_t table, uint64_t *dig
 
 int cl_wait_converged(struct cluster *c, uint64_t table, uint32_t max_ticks)
 {
+	/* converged: a leader, nothing in flight (every up node applied the leader's whole log,
+	 * including its term's first entry) and identical contents */
 	for (uint32_t t = 0; t < max_ticks; t++) {
-		uint64_t applied = 0, digest = 0;
-		int same = 1, first = 1;
+		int l = cl_leader(c, table);
+		struct host_table_status ls;
+		int same = l >= 0 && host_table_status(c->nodes[l].h, table, &ls) == 0;
+		uint64_t digest = 0;
 		for (uint32_t i = 0; i < c->n && same; i++) {
 			if (!c->nodes[i].h)
 				continue;
 			struct host_table_status st;
-			if (host_table_status(c->nodes[i].h, table, &st) != 0) {
-				same = 0;
-				break;
-			}
 			uint64_t d, k;
-			if (cl_table_digest(c, i, table, &d, &k) != 0) {
+			if (host_table_status(c->nodes[i].h, table, &st) != 0 || st.applied != ls.last_index ||
+			    cl_table_digest(c, i, table, &d, &k) != 0) {
 				same = 0;
 				break;
 			}
-			if (first) {
-				applied = st.applied;
-				digest = d;
-				first = 0;
-			} else if (st.applied != applied || d != digest) {
+			if (i == (uint32_t)l || digest == 0)
+				digest = digest ? digest : d;
+			if (d != digest)
 				same = 0;
-			}
 		}
-		if (same && !first)
+		if (same)
 			return 0;
 		cl_step(c);
 	}

@@ -61,7 +61,11 @@ struct cluster {
 	uint64_t seq;
 	int cut[CL_NODES_MAX][CL_NODES_MAX]; /* 1: frames from i to j are lost */
 	uint64_t frames_delivered;
+	uint64_t snapshots_taken, snapshots_installed; /* of hosts already stopped or crashed */
 };
+
+/* Snapshots taken / installed by all nodes, over all their lives. */
+void cl_snapshot_counts(struct cluster *c, uint64_t *taken, uint64_t *installed);
 
 /* The seed to use: REGATTA_SEED or the clock; printed either way. */
 uint64_t cl_seed(const char *test);
