@@ -449,6 +449,27 @@ void th_restart(struct th_cluster *c, uint64_t id)
 	n->auto_persist = ap;
 }
 
+int th_take_snapshot(struct th_cluster *c, uint64_t id, const char *data)
+{
+	struct th_node *n = &c->nodes[id];
+	uint64_t index = n->r.applied;
+	uint64_t term;
+	cr_assert(index > 0 && store_term(&n->st, index, &term));
+	uint32_t len = (uint32_t)strlen(data);
+	cr_assert(len <= sizeof(n->st.snap_data));
+	n->st.snap.index = index;
+	n->st.snap.term = term;
+	n->st.snap.size_bytes = len;
+	n->st.snap.conf = *raft_conf_applied(&n->r);
+	memcpy(n->st.snap_data, data, len);
+	n->st.snap_len = len;
+	struct raft_event ev = {.type = RAFT_EVENT_SNAPSHOT_TAKEN};
+	ev.snapshot.index = index;
+	ev.snapshot.size_bytes = len;
+	ev.snapshot.conf = *raft_conf_applied(&n->r);
+	return th_step(c, id, &ev);
+}
+
 struct raft_status th_status(const struct th_cluster *c, uint64_t id)
 {
 	struct raft_status s;

@@ -112,6 +112,10 @@ void th_isolate(struct th_cluster *c, uint64_t id, int cut);
  * persists synchronously, so the store keeps everything handed out. Then restart it. */
 void th_restart(struct th_cluster *c, uint64_t id);
 
+/* The node checkpoints its state machine at its applied index: the store gets the snapshot (data
+ * bytes given), and the core hears RAFT_EVENT_SNAPSHOT_TAKEN. Returns the step's result. */
+int th_take_snapshot(struct th_cluster *c, uint64_t id, const char *data);
+
 struct raft_status th_status(const struct th_cluster *c, uint64_t id);
 
 #endif
