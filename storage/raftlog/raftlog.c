@@ -123,6 +123,7 @@ static struct rl_loc emit(struct raftlog *log, struct rl_group *g, struct rl_rec
 	if (r->kind == RL_KIND_ENTRY)
 		b->entries++;
 	if (g) {
+		g->submitted_seq++;
 		int rc = rl_seg_note(log, act, g, r->kind == RL_KIND_ENTRY ? r->index : 0);
 		ASSERT(rc == 0); /* reserved */
 		if (!g->dirty) {
@@ -437,6 +438,7 @@ int rl_cycle_begin(struct raftlog *log, struct rl_batch **out, struct io_file **
 		g->dirty = 0;
 		g->in_cycle = 1;
 		g->cycle_target = g->last;
+		g->cycle_seq = g->submitted_seq;
 		log->cycle[w++] = g->id;
 	}
 	log->ncycle = w;
@@ -479,8 +481,11 @@ void rl_cycle_end(struct raftlog *log, int rc)
 		g->in_cycle = 0;
 		ASSERT(g->cycle_target <= g->last || g->cycle_target <= g->base);
 		g->durable = g->cycle_target;
-		if (log->cfg.on_durable)
-			log->cfg.on_durable(log->cfg.ctx, g->id, g->durable);
+		g->durable_seq = g->cycle_seq;
+		if (log->cfg.on_durable) {
+			struct raftlog_durable d = {.group = g->id, .index = g->durable, .seq = g->durable_seq};
+			log->cfg.on_durable(log->cfg.ctx, &d);
+		}
 		if (log->failed)
 			break;
 	}
@@ -640,9 +645,17 @@ int raftlog_group_info(const struct raftlog *log, uint64_t group, struct raftlog
 		.floor = g->floor,
 		.has_hard_state = g->has_hs,
 		.hard_state = g->hs,
+		.submitted_seq = g->submitted_seq,
+		.durable_seq = g->durable_seq,
 	};
 	ASSERT(out->durable_index <= out->last_index);
 	return 0;
+}
+
+uint64_t raftlog_group_seq(const struct raftlog *log, uint64_t group)
+{
+	const struct rl_group *g = rl_map_get(&log->groups, group);
+	return g ? g->submitted_seq : 0;
 }
 
 int raftlog_term(const struct raftlog *log, uint64_t group, uint64_t index, uint64_t *term)

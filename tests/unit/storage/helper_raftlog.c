@@ -7,11 +7,12 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-static void on_durable(void *ctx, uint64_t group, uint64_t index)
+static void on_durable(void *ctx, const struct raftlog_durable *d)
 {
 	struct rlt *t = ctx;
-	cr_assert_lt(group, RLT_GROUPS_MAX);
-	t->durable[group] = index;
+	cr_assert_lt(d->group, RLT_GROUPS_MAX);
+	t->durable[d->group] = d->index;
+	t->durable_seq[d->group] = d->seq;
 	t->reports++;
 }
 
@@ -34,6 +35,7 @@ int rlt_open(struct rlt *t)
 		.ctx = t,
 	};
 	t->log = NULL;
+	memset(t->durable_seq, 0, sizeof t->durable_seq); /* counters restart with the log */
 	return raftlog_open(&cfg, &t->log);
 }
 

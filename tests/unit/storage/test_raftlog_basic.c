@@ -42,11 +42,21 @@ Test(raftlog_basic, append_read_flush_reopen)
 	cr_assert(!raftlog_busy(t.log));
 	cr_assert_eq(t.durable[1], 100);
 	cr_assert_eq(t.reports, 1, "one report per group per batch");
+	cr_assert_eq(raftlog_group_seq(t.log, 1), 100);
+	cr_assert_eq(t.durable_seq[1], 100);
+	/* Mutations after a batch started are not covered by its report. */
+	cr_assert_eq(rlt_append(&t, 1, 101, 3), 0);
+	cr_assert_eq(raftlog_group_seq(t.log, 1), 101);
+	cr_assert_eq(raftlog_truncate(t.log, 1, 101), 0);
+	cr_assert_eq(raftlog_group_seq(t.log, 1), 102);
+	cr_assert_eq(raftlog_flush(t.log), 0);
+	cr_assert_eq(t.durable_seq[1], 102);
+	cr_assert_eq(t.durable[1], 100);
 	cr_assert_eq(info(&t, 1).durable_index, 100);
 	struct raftlog_stats st;
 	raftlog_stats(t.log, &st);
-	cr_assert_eq(st.syncs, 1);
-	cr_assert_eq(st.entries_written, 100);
+	cr_assert_eq(st.syncs, 2);
+	cr_assert_eq(st.entries_written, 101);
 	reopen(&t);
 	gi = info(&t, 1);
 	cr_assert_eq(gi.last_index, 100);

@@ -85,6 +85,7 @@ static void check_group(struct model *m, uint64_t id, int deep)
 	M_CHECK(m, gi.last_term == mterm(g, g->last), "group %" PRIu64 " last term", id);
 	M_CHECK(m, gi.durable_index == g->durable, "group %" PRIu64 " durable %" PRIu64 " model %" PRIu64,
 		id, gi.durable_index, g->durable);
+	M_CHECK(m, gi.durable_seq <= gi.submitted_seq, "group %" PRIu64 " durable seq", id);
 	M_CHECK(m, gi.has_hard_state == g->has_hs, "group %" PRIu64 " hard state presence", id);
 	if (g->has_hs)
 		M_CHECK(m, memcmp(&gi.hard_state, &g->hs, sizeof g->hs) == 0, "group %" PRIu64 " hard state", id);
@@ -267,6 +268,8 @@ static void committed(struct model *m)
 		g->durable = g->last;
 		struct raftlog_group_info gi;
 		M_CHECK(m, raftlog_group_info(m->t.log, id, &gi) == 0, "group %" PRIu64 " after commit", id);
+		M_CHECK(m, gi.durable_seq == gi.submitted_seq || raftlog_busy(m->t.log),
+			"group %" PRIu64 " everything submitted is durable after a commit", id);
 		if (gi.base_index != g->base) {
 			M_CHECK(m, gi.base_index > g->base && gi.base_index <= g->floor && gi.base_index <= g->last,
 				"group %" PRIu64 ": retention moved base %" PRIu64 " -> %" PRIu64 " (floor %" PRIu64 ")",

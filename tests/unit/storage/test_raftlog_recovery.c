@@ -311,10 +311,10 @@ struct crash_run {
 
 static struct crash_run *g_run;
 
-static void crash_on_durable(void *ctx, uint64_t group, uint64_t index)
+static void crash_on_durable(void *ctx, const struct raftlog_durable *d)
 {
 	struct crash_run *c = ctx;
-	c->reported[group] = index;
+	c->reported[d->group] = d->index;
 	if (c->crash_in_report && !c->crashed) {
 		/* Power fails while the report is delivered: it must already be on disk. */
 		io_fs_sim_crash(c->t.fs);
