@@ -124,6 +124,8 @@ void raftlog_close(struct raftlog *log);
 
 /* ---- mutations (buffered into the current batch; durable after the next group commit) ---- */
 
+/* Indices and terms are at most 2^62 (ERR_RANGE above): no arithmetic on them can overflow. */
+
 /* Append n >= 1 entries with consecutive indices to a group (created on first use). The first
  * index may be anywhere in [first_index, last_index + 1]: existing entries from it on are
  * replaced (a follower's conflicting suffix). Terms must not decrease along the log.

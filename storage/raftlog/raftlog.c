@@ -171,6 +171,8 @@ int raftlog_append(struct raftlog *log, uint64_t group, const struct raftlog_ent
 			return ERR_TOOBIG;
 		if ((v[k].len && !v[k].data) || v[k].index != v[0].index + k || v[k].index == 0)
 			return ERR_INVAL;
+		if (v[k].index > RL_INDEX_MAX || v[k].term > RL_INDEX_MAX)
+			return ERR_RANGE;
 		if (k > 0 && v[k].term < v[k - 1].term)
 			return ERR_INVAL;
 		bytes += rl_record_size(v[k].len);
@@ -237,6 +239,8 @@ int raftlog_compact(struct raftlog *log, uint64_t group, uint64_t index, uint64_
 	struct rl_group *g = rl_map_get(&log->groups, group);
 	if (!g)
 		return ERR_NOTFOUND;
+	if (index > RL_INDEX_MAX || term > RL_INDEX_MAX)
+		return ERR_RANGE;
 	if (index <= g->base)
 		return 0;
 	if (index <= g->last && rl_group_term_at(g, index) != term)
@@ -261,6 +265,8 @@ int raftlog_reset(struct raftlog *log, uint64_t group, uint64_t index, uint64_t 
 		return rc;
 	if (index == 0)
 		return ERR_INVAL;
+	if (index > RL_INDEX_MAX || term > RL_INDEX_MAX)
+		return ERR_RANGE;
 	rc = batch_reserve(log, rl_record_size(0), 1);
 	if (rc)
 		return rc;
@@ -283,6 +289,8 @@ int raftlog_set_hard_state(struct raftlog *log, uint64_t group, const struct raf
 	if (rc)
 		return rc;
 	struct rl_group *g = rl_map_get(&log->groups, group);
+	if (hs->term > RL_INDEX_MAX || hs->commit > RL_INDEX_MAX)
+		return ERR_RANGE;
 	if (g && g->has_hs) {
 		if (memcmp(&g->hs, hs, sizeof *hs) == 0)
 			return 0;
