@@ -9,7 +9,6 @@
  * whose every entry reads back, that accepts an append and reopens with it.
  */
 #include "core/io_fs_sim.h"
-#include "core/limits.h"
 #include "core/log.h"
 #include "storage/raftlog.h"
 #include "storage/raftlog/format.h"
@@ -46,20 +45,20 @@ static void decode_all(const unsigned char *img, size_t len, uint64_t seq)
 {
 	struct rl_seg_header h;
 	(void)rl_seg_header_decode(img, len, &h);
-	unsigned char *re = malloc(rl_record_size(LIMIT_RAFTLOG_ENTRY_BYTES));
-	if (!re)
-		abort();
 	for (size_t off = RL_SEG_HEADER_BYTES; off < len; off += RL_REC_ALIGN) {
 		struct rl_rec r;
 		if (rl_record_decode(img + off, len - off, seq, (uint32_t)off, &r) != RL_DEC_OK)
 			continue;
 		/* A decoded record re-encodes to exactly the bytes it came from (its zero padding
 		 * may be cut off by the end of the file). */
+		unsigned char *re = malloc(rl_record_size(r.len));
+		if (!re)
+			abort();
 		(void)rl_record_encode(re, &r, seq, (uint32_t)off);
 		if (memcmp(re, img + off, RL_REC_HEADER_BYTES + r.len) != 0)
 			abort();
+		free(re);
 	}
-	free(re);
 }
 
 static int read_all(void *ctx, const struct raftlog_entry *e)
