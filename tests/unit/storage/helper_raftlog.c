@@ -28,7 +28,7 @@ int rlt_open(struct rlt *t)
 {
 	struct raftlog_config cfg = {
 		.fs = t->fs,
-		.dir = RLT_DIR,
+		.dir = t->dir ? t->dir : RLT_DIR,
 		.segment_bytes = t->segment_bytes,
 		.on_durable = on_durable,
 		.on_fatal = on_fatal,

@@ -13,6 +13,7 @@
 
 struct rlt {
 	struct io_fs *fs;
+	const char *dir; /* NULL: RLT_DIR */
 	struct raftlog *log;
 	uint64_t segment_bytes;
 	uint64_t durable[RLT_GROUPS_MAX]; /* last durable index reported, by group id */
