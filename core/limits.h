@@ -42,6 +42,29 @@
 #define LIMIT_PATH_BYTES 4096
 
 /* ---- raft ---------------------------------------------------------------------------------- */
+#define LIMIT_RAFT_VOTERS_MAX 9            /* 3 or 5 in practice; 9 survives 4 failures */
+#define LIMIT_RAFT_LEARNERS_MAX 8          /* non-voting members being caught up */
+#define LIMIT_RAFT_MEMBERS_MAX (LIMIT_RAFT_VOTERS_MAX + LIMIT_RAFT_LEARNERS_MAX) /* progress slots */
+#define LIMIT_RAFT_CONF_HISTORY 4          /* configs kept: committed base + uncommitted (single-server
+					    * changes leave at most one uncommitted per log) */
+#define LIMIT_RAFT_INFLIGHT_MAX 256        /* MsgApp in flight per follower (pipelining window) */
+#define LIMIT_RAFT_MSG_ENTRIES_MAX 256     /* entries in one MsgApp / MsgProp */
+#define LIMIT_RAFT_ENTRY_BYTES (LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES + (64u << 10)) /* one Put/Txn
+					    * command plus framing */
+#define LIMIT_RAFT_CACHE_ENTRIES_MAX 65536 /* in-memory log tail capacity per group */
+#define LIMIT_RAFT_READS_PENDING 64        /* ReadIndex requests waiting per group (leader side) */
+#define LIMIT_RAFT_HELD_MSGS 32            /* replies waiting for fsync per group */
+#define LIMIT_RAFT_PERSIST_PENDING 64      /* updates handed out for persisting, not yet reported */
+#define LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES (1u << 20) /* one chunk of a snapshot transfer */
+#define LIMIT_RAFT_SNAPSHOT_CHUNKS_INFLIGHT 4 /* chunks sent but not acknowledged */
+#define LIMIT_RAFT_APPLY_BATCH 1024        /* committed entries handed out per update */
+#define LIMIT_RAFT_GROUPS_PER_CORE 16384   /* groups one core's raft_multi serves */
+#define LIMIT_RAFT_NODES_MAX 64            /* distinct peer nodes one core talks to */
+#define LIMIT_RAFT_FRAME_BYTES (LIMIT_MESSAGE_BYTES + (64u << 10)) /* one encoded batch frame: one
+					    * max-size MsgApp plus coalesced heartbeats */
+#define LIMIT_RAFT_FRAME_MSGS 4096         /* records in one batch frame (receiver decodes into
+					    * arrays of this size) */
+#define LIMIT_RAFT_FRAME_ENTRIES 16384     /* entries in one batch frame */
 
 /* ---- storage: raft log (storage/raftlog) --------------------------------------------------- */
 #define LIMIT_RAFTLOG_SEGMENT_BYTES (64u << 20) /* roll size: rolls (create + dir fsync) stay rare,
@@ -60,6 +83,9 @@ _Static_assert((unsigned long long)LIMIT_RAFTLOG_SEGMENT_BYTES + LIMIT_RAFTLOG_B
 	       "raft log offsets are 32-bit: a segment plus one overflowing batch fits");
 
 /* ---- relations ----------------------------------------------------------------------------- */
+_Static_assert(LIMIT_RAFT_ENTRY_BYTES < LIMIT_RAFT_FRAME_BYTES, "a max-size entry must fit in a raft frame");
+_Static_assert(LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES < LIMIT_RAFT_FRAME_BYTES, "a snapshot chunk must fit in a frame");
+_Static_assert(LIMIT_RAFT_INFLIGHT_MAX <= LIMIT_RAFT_CACHE_ENTRIES_MAX, "window within the tail");
 _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES < LIMIT_MESSAGE_BYTES,
 	       "a max-size Put must fit in one message");
 _Static_assert(LIMIT_RESPONSE_BYTES <= LIMIT_MESSAGE_BYTES, "a response must fit in a message");
