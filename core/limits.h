@@ -81,6 +81,7 @@ _Static_assert(LIMIT_RAFTLOG_ENTRY_BYTES + 64 <= LIMIT_RAFTLOG_BATCH_BYTES,
 	       "a max-size raft log record fits in one batch");
 _Static_assert((unsigned long long)LIMIT_RAFTLOG_SEGMENT_BYTES + LIMIT_RAFTLOG_BATCH_BYTES < (1ull << 32),
 	       "raft log offsets are 32-bit: a segment plus one overflowing batch fits");
+_Static_assert(LIMIT_RAFT_ENTRY_BYTES <= LIMIT_RAFTLOG_ENTRY_BYTES, "every Raft entry fits in a log record");
 
 /* ---- relations ----------------------------------------------------------------------------- */
 _Static_assert(LIMIT_RAFT_ENTRY_BYTES < LIMIT_RAFT_FRAME_BYTES, "a max-size entry must fit in a raft frame");

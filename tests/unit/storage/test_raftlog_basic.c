@@ -5,10 +5,26 @@
 
 #include "core/io_fs_sim.h"
 #include "core/limits.h"
+#include "raft/raft.h"
 
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The server glue hands Raft's entries and hard state to the log as they are. */
+#define SAME_FIELD(a, b, f) (offsetof(struct a, f) == offsetof(struct b, f) && \
+			     sizeof(((struct a *)0)->f) == sizeof(((struct b *)0)->f))
+_Static_assert(sizeof(struct raftlog_entry) == sizeof(struct raft_entry) &&
+		       SAME_FIELD(raftlog_entry, raft_entry, term) && SAME_FIELD(raftlog_entry, raft_entry, index) &&
+		       SAME_FIELD(raftlog_entry, raft_entry, type) && SAME_FIELD(raftlog_entry, raft_entry, len) &&
+		       SAME_FIELD(raftlog_entry, raft_entry, data),
+	       "struct raftlog_entry has the layout of struct raft_entry");
+_Static_assert(sizeof(struct raftlog_hard_state) == sizeof(struct raft_hard_state) &&
+		       SAME_FIELD(raftlog_hard_state, raft_hard_state, term) &&
+		       SAME_FIELD(raftlog_hard_state, raft_hard_state, vote) &&
+		       SAME_FIELD(raftlog_hard_state, raft_hard_state, commit),
+	       "struct raftlog_hard_state has the layout of struct raft_hard_state");
 
 static struct raftlog_group_info info(struct rlt *t, uint64_t g)
 {
