@@ -15,6 +15,10 @@
 #define LIMIT_TIMERS_PER_CORE 65536        /* armed timers per core */
 #define LIMIT_BLOCKING_POOL_THREADS 4      /* fallback backend: threads doing blocking file I/O */
 #define LIMIT_IOWQ_WORKERS 2               /* io_uring io-wq bound workers per ring (fsync runs there) */
+#define LIMIT_TURN_HOOKS 32                /* turn-end hooks per reactor (group commit, output flush) */
+#define LIMIT_MAILBOX_DRAIN_PER_TURN 1024  /* mailbox messages a core runs per turn, so I/O keeps flowing */
+#define LIMIT_EPOLL_EVENTS 256             /* fallback backend: readiness events taken per epoll_wait */
+#define LIMIT_IO_BYTES_MAX 0x7ffff000u     /* one read/write/send/recv: Linux's MAX_RW_COUNT */
 
 /* ---- API / messages (Regatta's limits) ----------------------------------------------------- */
 #define LIMIT_KEY_BYTES 1024               /* Regatta: keys up to 1 KiB */
@@ -93,6 +97,11 @@
 #define LIMIT_RAFTLOG_SEGMENTS_MAX 65536       /* live segments per core: 4 TiB at 64 MiB */
 #define LIMIT_RAFTLOG_READ_WINDOW_BYTES (256u << 10) /* read-ahead for catch-up reads from disk */
 #define LIMIT_RAFTLOG_READ_FILES 8              /* open read handles on older segments (LRU) */
+_Static_assert(LIMIT_RAFTLOG_ENTRY_BYTES + 64 <= LIMIT_RAFTLOG_BATCH_BYTES,
+	       "a max-size raft log record fits in one batch");
+_Static_assert((unsigned long long)LIMIT_RAFTLOG_SEGMENT_BYTES + LIMIT_RAFTLOG_BATCH_BYTES < (1ull << 32),
+	       "raft log offsets are 32-bit: a segment plus one overflowing batch fits");
+_Static_assert(LIMIT_RAFT_ENTRY_BYTES <= LIMIT_RAFTLOG_ENTRY_BYTES, "every Raft entry fits in a log record");
 
 /* ---- relations ----------------------------------------------------------------------------- */
 _Static_assert(LIMIT_RAFT_ENTRY_BYTES < LIMIT_RAFT_FRAME_BYTES, "a max-size entry must fit in a raft frame");
@@ -104,10 +113,9 @@ _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES + 64 < LIMIT_LSM_BLOCK_BYTES,
 	       "a max-size entry must fit in one LSM block");
 _Static_assert(LIMIT_MESSAGE_BYTES < LIMIT_LSM_BATCH_BYTES, "a max-size request fits in one batch");
 _Static_assert(LIMIT_RESPONSE_BYTES <= LIMIT_MESSAGE_BYTES, "a response must fit in a message");
-_Static_assert(LIMIT_RAFTLOG_ENTRY_BYTES + 64 <= LIMIT_RAFTLOG_BATCH_BYTES,
-	       "a max-size raft log record fits in one batch");
-_Static_assert((unsigned long long)LIMIT_RAFTLOG_SEGMENT_BYTES + LIMIT_RAFTLOG_BATCH_BYTES < (1ull << 32),
-	       "raft log offsets are 32-bit: a segment plus one overflowing batch fits");
+_Static_assert((LIMIT_MAILBOX_SLOTS & (LIMIT_MAILBOX_SLOTS - 1)) == 0, "mailbox rings index by mask");
+_Static_assert(LIMIT_MAILBOX_DRAIN_PER_TURN <= LIMIT_MAILBOX_SLOTS, "a drain never exceeds one mailbox");
+_Static_assert(LIMIT_IOWQ_WORKERS >= 1 && LIMIT_BLOCKING_POOL_THREADS >= 1, "file I/O needs a worker");
 
 _Static_assert(LIMIT_ENGINE_PENDING_PER_CORE <= 65536, "engine request ids carry the slot in 16 bits");
 

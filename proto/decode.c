@@ -300,7 +300,8 @@ static void opts_resolve(const struct proto_decode_opts *opts, struct proto_deco
 {
 	out->max_input_bytes = opts ? opts->max_input_bytes : LIMIT_MESSAGE_BYTES;
 	out->max_depth = opts ? opts->max_depth : LIMIT_PROTO_DEPTH;
-	ASSERT(out->max_depth >= 1);
+	/* the walk recurses once per level: a caller asking for more than this is a bug */
+	ASSERT(out->max_depth >= 1 && out->max_depth <= PROTO_DEPTH_MAX);
 }
 
 int proto_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,

@@ -38,6 +38,9 @@ struct proto_error {
 	char msg[PROTO_ERROR_MSG_BYTES];   /* e.g. "regatta.v1.PutRequest.key: length 90 ..." */
 };
 
+/* Largest max_depth a caller may ask for (the walk and protobuf-c recurse once per level). */
+#define PROTO_DEPTH_MAX 1024u
+
 /* Limits of one decode. NULL options mean LIMIT_MESSAGE_BYTES and LIMIT_PROTO_DEPTH. */
 struct proto_decode_opts {
 	size_t max_input_bytes; /* longer input: ERR_TOOBIG before any parsing */

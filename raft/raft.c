@@ -401,8 +401,8 @@ static void handle_vote(struct raft *r, struct raft_update *u, const struct raft
 	int can_vote = r->vote == m->from || (r->vote == 0 && r->leader == 0) ||
 		       (pre && m->term > r->term);
 #ifdef REGATTA_CANARY_DOUBLE_VOTE
-	if (!pre)
-		can_vote = 1; /* planted bug: a second vote in the same term */
+	if (!pre && r->role == RAFT_FOLLOWER)
+		can_vote = 1; /* planted bug: a follower votes a second time in the same term */
 #endif
 	struct raft_message resp;
 	memset(&resp, 0, sizeof(resp));
