@@ -194,15 +194,6 @@ int raftlog_flush(struct raftlog *log) WUR;
 int raftlog_attach(struct raftlog *log, struct reactor *r) WUR;
 void raftlog_detach(struct raftlog *log);
 
-/* Batch ids, for callers that map their own sequence numbers onto durability (the Raft core's
- * persist_seq: an update may carry only a hard state, which moves no durable_index). Group
- * commits are numbered 1, 2, ... in the order they start. Everything submitted before a call
- * to raftlog_submitted_batch() is durable once raftlog_durable_batch() >= the id it returned
- * (when nothing is waiting, the id is already durable). raftlog_durable_batch() is advanced
- * before the batch's on_durable callbacks run. Both are in-memory counters, reset at open. */
-uint64_t raftlog_submitted_batch(const struct raftlog *log);
-uint64_t raftlog_durable_batch(const struct raftlog *log);
-
 /* 0, or the sticky fatal error. */
 int raftlog_error(const struct raftlog *log);
 /* Non-zero while a write is in flight or mutations are waiting for a group commit. */

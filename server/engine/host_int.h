@@ -13,7 +13,8 @@
  *   - a pending request is on exactly one of: the free list, the waiting lists (all + its
  *     replica's), the done queue;
  *   - a replica's inflight ring holds persist seqs in increasing order with non-decreasing
- *     batch ids; a seq is reported PERSISTED only when raftlog_durable_batch() >= its batch;
+ *     raftlog mutation counts (raftlog_group_seq after submitting); a seq is reported PERSISTED
+ *     only when the group's durable count (on_durable) reached its count;
  *   - while a replica's backlog is non-empty, every new Raft log mutation of that replica goes
  *     to the backlog's tail (the log sees mutations in the order Raft produced them);
  *   - rep->applied == the state machine's applied index == the Raft core's applied index.
@@ -124,7 +125,7 @@ void host__turn_work(struct host *h, int sync);
 void host__raft_setup(struct host *h, struct raft_multi_config *mc);
 int host__raft_start(struct host *h, struct replica *rep) WUR;
 void host__raft_stop(struct host *h, struct replica *rep);
-void host__on_durable(void *ctx, uint64_t group, uint64_t durable_index);
+void host__on_durable(void *ctx, const struct raftlog_durable *d);
 void host__on_fatal(void *ctx, int err, const char *what);
 /* Submit backlogged mutations and report durable seqs; returns 1 if anything moved. */
 int host__persist_progress(struct host *h, struct replica *rep);

@@ -5,9 +5,10 @@
  *   1. persist, in the order Raft produced it: snapshot chunk (written to recv.tmp and fsynced
  *      here), snapshot install (state machine swapped here), then the Raft log mutations — hard
  *      state, truncation, entries, the install's reset, compaction — submitted to the core's
- *      raftlog batch. The update's persist_seq is remembered with the batch id that holds its
- *      mutations (raftlog_submitted_batch); once raftlog_durable_batch() reaches it, the turn
- *      steps RAFT_EVENT_PERSISTED. If the batch is full (ERR_AGAIN), the rest goes to the
+ *      raftlog batch. The update's persist_seq is remembered with the group's raftlog mutation
+ *      count after submitting (raftlog_group_seq); once on_durable reports that count durable,
+ *      the turn steps RAFT_EVENT_PERSISTED (an update may carry only a hard state, which moves
+ *      no durable index: counts cover it). If the batch is full (ERR_AGAIN), the rest goes to the
  *      replica's backlog (copied) and is submitted after the next group commit;
  *   2. apply committed entries: decode the entry header, find our own waiting proposal, apply
  *      to the state machine (answer into the proposal's arena), answer it; proposals whose
@@ -258,7 +259,7 @@ static void inflight_push(struct host *h, struct replica *rep, uint64_t seq)
 		ASSERT(rep->inflight[last].seq < seq);
 	}
 	rep->inflight[at].seq = seq;
-	rep->inflight[at].batch = raftlog_submitted_batch(h->log);
+	rep->inflight[at].log_seq = raftlog_group_seq(h->log, rep->id);
 	rep->inflight_n++;
 	host__activate(h, rep);
 }
@@ -316,9 +317,8 @@ int host__persist_progress(struct host *h, struct replica *rep)
 		free(j);
 		moved = 1;
 	}
-	uint64_t durable = raftlog_durable_batch(h->log);
 	uint64_t seq = 0;
-	while (rep->inflight_n > 0 && rep->inflight[rep->inflight_start].batch <= durable) {
+	while (rep->inflight_n > 0 && rep->inflight[rep->inflight_start].log_seq <= rep->durable_seq) {
 		seq = rep->inflight[rep->inflight_start].seq;
 		rep->inflight_start = (rep->inflight_start + 1) % LIMIT_RAFT_PERSIST_PENDING;
 		rep->inflight_n--;
@@ -498,13 +498,17 @@ void host__raft_setup(struct host *h, struct raft_multi_config *mc)
 	mc->on_update = on_update;
 }
 
-void host__on_durable(void *ctx, uint64_t group, uint64_t durable_index)
+void host__on_durable(void *ctx, const struct raftlog_durable *d)
 {
-	(void)ctx;
-	(void)group;
-	(void)durable_index;
-	/* nothing to do here: every replica with inflight seqs is on the active list, and the turn
-	 * compares their batch ids with raftlog_durable_batch() */
+	struct host *h = ctx;
+	struct replica *rep = host__find(h, d->group);
+	if (!rep)
+		return; /* removed meanwhile */
+	ASSERT(d->seq >= rep->durable_seq);
+	rep->durable_seq = d->seq;
+	/* reported PERSISTED at the end of the turn, outside any Raft step */
+	if (rep->inflight_n > 0)
+		host__activate(h, rep);
 }
 
 void host__on_fatal(void *ctx, int err, const char *what)
@@ -570,6 +574,7 @@ int host__raft_start(struct host *h, struct replica *rep)
 		rc = log_repair(h, rep, &gi);
 	if (rc)
 		return rc;
+	rep->durable_seq = gi.durable_seq;
 	const struct raft_snapshot_meta *s = &rep->meta.snap;
 	if (gi.base_index > s->index || rep->applied < s->index || rep->applied > gi.last_index) {
 		LOG_ERROR("engine: table %" PRIu64 ": log (%" PRIu64 ", %" PRIu64 "], snapshot %" PRIu64

@@ -51,10 +51,10 @@ struct replica_meta {
 	struct raft_snapshot_meta snap; /* index 0: no snapshot yet; conf = the bootstrap members */
 };
 
-/* A persisted update waiting for its Raft log batch to become durable. */
+/* A persisted update waiting for its Raft log records to become durable. */
 struct replica_inflight {
-	uint64_t seq;
-	uint64_t batch;
+	uint64_t seq;     /* Raft's persist_seq */
+	uint64_t log_seq; /* the group's raftlog mutation count once the update was submitted */
 };
 
 struct replica {
@@ -76,6 +76,7 @@ struct replica {
 
 	/* persistence (host_raft.c) */
 	struct replica_inflight inflight[LIMIT_RAFT_PERSIST_PENDING];
+	uint64_t durable_seq; /* the group's durable raftlog mutation count (on_durable) */
 	uint32_t inflight_start, inflight_n;
 	struct persist_job *backlog_head, *backlog_tail;
 

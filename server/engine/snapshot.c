@@ -462,7 +462,7 @@ int snap_stage_write(struct io_fs *fs, const char *path, struct io_file **f, uin
 			return rc;
 		}
 		if (slash) { /* the name must survive a crash before the install */
-			*slash = 0;
+			slash[slash == dir ? 1 : 0] = 0;
 			rc = io_fs_sync_dir(fs, dir);
 			if (rc)
 				return rc;

@@ -472,7 +472,6 @@ void rl_cycle_end(struct raftlog *log, int rc)
 	if (b->seq == rl_seg_active(log)->seq)
 		log->written_end = (uint64_t)b->off + b->len;
 	log->stats.batches++;
-	log->cycles_done = log->cycles_started; /* batches start only after the previous is durable */
 	log->stats.entries_written += b->entries;
 	log->stats.bytes_written += b->len;
 	log->inflight = -1;
@@ -729,14 +728,6 @@ int raftlog_groups(const struct raftlog *log, raftlog_group_fn fn, void *ctx)
 }
 
 int raftlog_error(const struct raftlog *log) { return log->failed; }
-
-uint64_t raftlog_submitted_batch(const struct raftlog *log)
-{
-	/* the collecting batch gets the next id when it starts; an empty one needs none */
-	return log->batches[log->cur].len > 0 ? log->cycles_started + 1 : log->cycles_started;
-}
-
-uint64_t raftlog_durable_batch(const struct raftlog *log) { return log->cycles_done; }
 
 int raftlog_busy(const struct raftlog *log)
 {

@@ -182,6 +182,7 @@ struct host *cl_host(struct cluster *c, uint32_t i) { return c->nodes[i].h; }
 
 void cl_isolate(struct cluster *c, uint32_t i, int cut)
 {
+	c->isolated[i] = cut;
 	for (uint32_t k = 0; k < c->n; k++) {
 		if (k == i)
 			continue;
@@ -265,7 +266,7 @@ int cl_leader(struct cluster *c, uint64_t table)
 {
 	int leader = -1;
 	for (uint32_t i = 0; i < c->n; i++) {
-		if (!c->nodes[i].h)
+		if (!c->nodes[i].h || c->isolated[i])
 			continue;
 		struct host_table_status st;
 		if (host_table_status(c->nodes[i].h, table, &st) != 0)
@@ -283,7 +284,7 @@ int cl_leader(struct cluster *c, uint64_t table)
 		return -1;
 	for (uint32_t i = 0; i < c->n; i++) {
 		struct host_table_status st;
-		if (!c->nodes[i].h || host_table_status(c->nodes[i].h, table, &st) != 0)
+		if (!c->nodes[i].h || c->isolated[i] || host_table_status(c->nodes[i].h, table, &st) != 0)
 			continue;
 		if (st.leader != (uint64_t)leader + 1 || st.term != ls.term)
 			return -1;

@@ -60,6 +60,7 @@ struct cluster {
 	size_t nq, capq;
 	uint64_t seq;
 	int cut[CL_NODES_MAX][CL_NODES_MAX]; /* 1: frames from i to j are lost */
+	int isolated[CL_NODES_MAX];          /* cl_isolate: left out of leader agreement */
 	uint64_t frames_delivered;
 	uint64_t snapshots_taken, snapshots_installed; /* of hosts already stopped or crashed */
 };
@@ -90,7 +91,7 @@ uint64_t cl_now_ns(const struct cluster *c);
 /* Create a table (or HOST_META_GROUP_ID) on every node that is up, all nodes as voters. */
 void cl_create_table(struct cluster *c, uint64_t table);
 
-/* Node index that leads `table` (a leader every up node agrees on), or -1. */
+/* Node index that leads `table` (a leader every up, not isolated node agrees on), or -1. */
 int cl_leader(struct cluster *c, uint64_t table);
 /* Run until a leader exists (bounded); returns its index or -1. */
 int cl_wait_leader(struct cluster *c, uint64_t table, uint32_t max_ticks);
