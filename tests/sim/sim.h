@@ -283,6 +283,7 @@ struct sim {
 	uint64_t puts_acked;
 	uint64_t gets_ok;
 	uint64_t ops_timed_out;
+	uint64_t quiesced_ticks; /* sum over node ticks of groups quiesced on that node */
 };
 
 /* sim_main.c */

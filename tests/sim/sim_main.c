@@ -591,9 +591,11 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 			elections += s->check[g].elections;
 		printf("  ok: %.1f simulated s, %" PRIu64 " steps, %" PRIu64 " frames, %" PRIu64 " puts acked, %" PRIu64
 		       " reads, %" PRIu64 " timed out, %" PRIu64 " elections, %" PRIu64 " crashes, %" PRIu64
-		       " conf changes, %" PRIu64 " transfers, %" PRIu64 " snapshots installed\n",
+		       " conf changes, %" PRIu64 " transfers, %" PRIu64 " snapshots installed, %" PRIu64
+		       " group-ticks quiesced\n",
 		       (double)s->now / 1e9, s->steps, s->frames, s->puts_acked, s->gets_ok, s->ops_timed_out,
-		       elections, s->crashes, s->conf_changes, s->transfers, s->snapshots_installed);
+		       elections, s->crashes, s->conf_changes, s->transfers, s->snapshots_installed,
+		       s->quiesced_ticks);
 	}
 	fflush(stdout);
 	while ((e = ev_pop(s)) != NULL) {

@@ -176,7 +176,9 @@ static void client_next(struct sim *s, struct sim_client *c)
 {
 	/* think time, then sim_client_issue via the event loop */
 	extern void sim_schedule_client(struct sim * s, struct sim_client * c, uint64_t at);
-	sim_schedule_client(s, c, s->now + prng_range(&s->prng, 1, 40) * SIM_MS);
+	/* mostly busy, sometimes idle for a while (so that groups quiesce and must wake up) */
+	uint64_t think = prng_chance(&s->prng, 1, 25) ? prng_range(&s->prng, 500, 4000) : prng_range(&s->prng, 1, 40);
+	sim_schedule_client(s, c, s->now + think * SIM_MS);
 }
 
 void sim_client_issue(struct sim *s, struct sim_client *c)
@@ -643,6 +645,7 @@ void sim_node_after(struct sim *s, struct sim_node *n)
 void sim_node_tick(struct sim *s, struct sim_node *n)
 {
 	raft_multi_tick(&n->multi);
+	s->quiesced_ticks += raft_multi_quiesced(&n->multi);
 	sim_node_after(s, n);
 }
 
