@@ -204,6 +204,8 @@ int grpc_server_register(struct grpc_server *s, const struct grpc_method *m)
 	ASSERT(!s->frozen);
 	if (!path_ok(m->path) || !m->on_message || (unsigned)m->kind > GRPC_METHOD_BIDI)
 		return ERR_INVAL;
+	if (m->kind == GRPC_METHOD_CLIENT_STREAMING && !m->on_half_close)
+		return ERR_INVAL; /* it could never know when to answer */
 	if (server_lookup(s, m->path))
 		return ERR_EXISTS;
 	if ((s->nmethods + 1) * 2 > s->cap) {
@@ -625,6 +627,8 @@ static void call_half_close(struct grpc_call *call)
 {
 	if (call->resp_final && !call->owned)
 		return; /* already rejected */
+	if (call->handler_done)
+		return; /* the handler finished already: no callback after grpc_call_finish */
 	if (!grpc_frame_parser_idle(&call->parser)) {
 		call_abort(call, GRPC_STATUS_INTERNAL, "grpc: client half-closed inside a message");
 		return;
@@ -641,8 +645,14 @@ static void call_half_close(struct grpc_call *call)
 		net_buf_deinit(&call->unary);
 		return;
 	}
-	if (!call->canceled)
-		cb_half_close(call);
+	if (call->canceled)
+		return;
+	if (!call->owned && !call->method->m.on_half_close) {
+		/* A BIDI call that ended before the handler saw anything: empty stream, OK. */
+		call_send_status(call, 200, GRPC_STATUS_OK, NULL);
+		return;
+	}
+	cb_half_close(call);
 }
 
 static int on_msg(void *ctx, int compressed, const uint8_t *data, size_t len)
