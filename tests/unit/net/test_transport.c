@@ -7,6 +7,7 @@
 #include "net/transport.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -206,4 +207,85 @@ Test(transport, tls_mtls_and_sync_client)
 	env_deinit(&e);
 	tls_ctx_free(sctx);
 	test_certs_remove(&certs);
+}
+
+/* The blocking client runs its own reactor, so the server runs on its own thread here. */
+struct server_thread {
+	struct env e;
+	int ready;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void *server_main(void *arg)
+{
+	struct server_thread *st = arg;
+	env_init(&st->e, NULL);
+	pthread_mutex_lock(&st->mu);
+	st->ready = 1;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	cr_assert_eq(reactor_run(st->e.r), 0);
+	env_deinit(&st->e);
+	return NULL;
+}
+
+static int count_msgs(void *ctx, const uint8_t *msg, size_t len)
+{
+	(void)msg;
+	(void)len;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+Test(transport, blocking_sync_client)
+{
+	struct server_thread st;
+	memset(&st, 0, sizeof st);
+	pthread_mutex_init(&st.mu, NULL);
+	pthread_cond_init(&st.cv, NULL);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, server_main, &st), 0);
+	pthread_mutex_lock(&st.mu);
+	while (!st.ready)
+		pthread_cond_wait(&st.cv, &st.mu);
+	pthread_mutex_unlock(&st.mu);
+	char url[80];
+	snprintf(url, sizeof url, "http://%s", st.e.addr);
+	struct grpc_client_sync *s;
+	cr_assert_eq(grpc_client_sync_open(url, NULL, 5000000000ull, &s), 0);
+	struct net_buf resp;
+	net_buf_init(&resp);
+	int status = -1;
+	char msg[128];
+	cr_assert_eq(grpc_client_sync_unary(s, "/test.Echo/Unary", NULL, (const uint8_t *)"sync", 4, &resp, &status,
+					    msg, sizeof msg), 0);
+	cr_assert_eq(status, GRPC_STATUS_OK);
+	cr_assert_eq(net_buf_size(&resp), 4);
+	cr_assert_eq(memcmp(net_buf_head(&resp), "sync", 4), 0);
+	cr_assert_eq(grpc_client_sync_unary(s, "/test.Echo/Unary", NULL, (const uint8_t *)"err:nope", 8, &resp, &status,
+					    msg, sizeof msg), 0);
+	cr_assert_eq(status, GRPC_STATUS_INVALID_ARGUMENT);
+	cr_assert_str_eq(msg, "nope");
+	int n = 0;
+	const char *req = "5 1000";
+	cr_assert_eq(grpc_client_sync_stream(s, "/test.Echo/ServerStream", NULL, (const uint8_t *)req, strlen(req),
+					     count_msgs, &n, &status, msg, sizeof msg), 0);
+	cr_assert_eq(status, GRPC_STATUS_OK);
+	cr_assert_eq(n, 5);
+	/* a deadline on a call nobody answers */
+	struct grpc_client_call_opts o = {.timeout_ns = 50000000ull};
+	cr_assert_eq(grpc_client_sync_unary(s, "/test.Echo/Hang", &o, (const uint8_t *)"x", 1, &resp, &status, msg,
+					    sizeof msg), 0);
+	cr_assert_eq(status, GRPC_STATUS_DEADLINE_EXCEEDED);
+	grpc_client_sync_close(s);
+	net_buf_deinit(&resp);
+	/* nothing listening */
+	cr_assert_neq(grpc_client_sync_open("http://127.0.0.1:1", NULL, 2000000000ull, &s), 0);
+	cr_assert_eq(grpc_client_sync_open("ftp://x", NULL, 0, &s), ERR_INVAL);
+	reactor_stop(st.e.r);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	/* the held call was canceled when its connection went; release it */
+	for (int i = 0; i < svc.nheld; i++)
+		(void)grpc_call_finish(svc.held[i], GRPC_STATUS_OK, NULL);
 }
