@@ -198,10 +198,16 @@ static void timer_cb(struct io_op *op)
 		conn_close(c, ERR_TIMEOUT);
 		return;
 	}
+	c->in_cb++;
 	if (c->gs)
 		grpc_server_conn_tick(c->gs);
 	if (c->gc)
 		grpc_client_conn_tick(c->gc);
+	c->in_cb--;
+	if (c->dead) {
+		conn_maybe_free(c);
+		return;
+	}
 	mark_dirty(c);
 }
 
@@ -313,10 +319,16 @@ static void conn_flush(struct tconn *c)
 	if (c->ready && net_buf_size(&c->wire) + net_buf_size(&c->sending) < LIMIT_NET_SEND_BYTES_IN_FLIGHT) {
 		struct net_buf *dst = c->tls ? &c->plain : &c->wire;
 		size_t room = LIMIT_NET_SEND_BYTES_IN_FLIGHT;
+		c->in_cb++; /* callbacks (on_done, on_writable) may run in there */
 		if (c->gs)
 			rc = grpc_server_conn_send(c->gs, dst, room);
 		else if (c->gc)
 			rc = grpc_client_conn_send(c->gc, dst, room);
+		c->in_cb--;
+		if (c->dead) {
+			conn_maybe_free(c);
+			return;
+		}
 		if (!rc && c->tls && net_buf_size(&c->plain)) {
 			rc = tls_conn_send(c->tls, net_buf_head(&c->plain), net_buf_size(&c->plain), &c->wire);
 			net_buf_clear(&c->plain);
@@ -365,9 +377,28 @@ static struct tconn *conn_new(struct reactor *r, int fd)
 	return c;
 }
 
+/* Free the protocol objects of a dead connection, unless we are inside one of their calls
+ * (a handler or on_done that closed the connection): then on the way out. */
+static void conn_free_protocols(struct tconn *c)
+{
+	if (c->in_cb)
+		return;
+	if (c->gs) {
+		grpc_server_conn_free(c->gs);
+		c->gs = NULL;
+	}
+	if (c->gc) {
+		grpc_client_conn_free(c->gc); /* calls get UNAVAILABLE */
+		c->gc = NULL;
+	}
+}
+
 static void conn_maybe_free(struct tconn *c)
 {
-	if (!c->dead || c->recv_busy || c->send_busy || c->timer_busy || c->in_cb)
+	if (!c->dead || c->in_cb)
+		return;
+	conn_free_protocols(c);
+	if (c->recv_busy || c->send_busy || c->timer_busy)
 		return;
 	close(c->fd);
 	tls_conn_free(c->tls);
@@ -406,14 +437,7 @@ static void conn_close(struct tconn *c, int err)
 			c->next->prev = c->prev;
 		s->nconns--;
 	}
-	if (c->gs) {
-		grpc_server_conn_free(c->gs);
-		c->gs = NULL;
-	}
-	if (c->gc) {
-		grpc_client_conn_free(c->gc); /* calls get UNAVAILABLE */
-		c->gc = NULL;
-	}
+	conn_free_protocols(c);
 	(void)shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_busy)
 		reactor_cancel(c->r, &c->recv_op);

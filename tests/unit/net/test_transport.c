@@ -289,3 +289,43 @@ Test(transport, blocking_sync_client)
 	for (int i = 0; i < svc.nheld; i++)
 		(void)grpc_call_finish(svc.held[i], GRPC_STATUS_OK, NULL);
 }
+
+struct self_free {
+	struct transport_client *cl;
+	int done;
+};
+
+static void sf_done(struct grpc_client_call *call, int status, const char *message, void *ctx)
+{
+	(void)call;
+	(void)message;
+	struct self_free *sf = ctx;
+	cr_assert_eq(status, GRPC_STATUS_OK);
+	sf->done = 1;
+	transport_client_free(sf->cl); /* from inside the connection's own callback */
+}
+
+static const struct grpc_client_call_ops sf_ops = {.on_done = sf_done};
+
+Test(transport, client_freed_inside_its_callback)
+{
+	struct env e;
+	env_init(&e, NULL);
+	struct self_free sf = {0};
+	struct transport_client_config cc = {.addr = e.addr};
+	cr_assert_eq(transport_client_connect(e.r, &cc, &sf.cl), 0);
+	struct result other;
+	memset(&other, 0, sizeof other);
+	cr_assert_eq(grpc_client_unary(transport_client_grpc(sf.cl), "/test.Echo/Unary", NULL, (const uint8_t *)"a", 1,
+				       &sf_ops, &sf, NULL), 0);
+	cr_assert_eq(grpc_client_unary(transport_client_grpc(sf.cl), "/test.Echo/Hang", NULL, (const uint8_t *)"b", 1,
+				       &result_ops, &other, NULL), 0);
+	env_run_until(&e, &sf.done);
+	env_run_until(&e, &other.done);
+	cr_assert_eq(other.status, GRPC_STATUS_UNAVAILABLE);
+	for (int i = 0; i < 100 && transport_server_conns(e.ts); i++)
+		cr_assert_eq(reactor_run_once(e.r, 10000000ull), 0);
+	for (int i = 0; i < svc.nheld; i++)
+		(void)grpc_call_finish(svc.held[i], GRPC_STATUS_OK, NULL);
+	env_deinit(&e);
+}
