@@ -101,6 +101,21 @@ static size_t pending_out(const struct tconn *c)
 	return net_buf_size(&c->wire) + net_buf_size(&c->sending) + net_buf_size(&c->plain);
 }
 
+/* Forget a dirty list (its owner is going away): unlink every entry so they can be freed.
+ * Call before the owner is marked freeing, so freeing a connection cannot free the owner. */
+static void drop_dirty(struct tconn **head)
+{
+	struct tconn *c = *head;
+	*head = NULL;
+	while (c) {
+		struct tconn *next = c->dirty_next;
+		c->dirty = 0;
+		c->dirty_next = NULL;
+		conn_maybe_free(c); /* a dead one may have waited only for this */
+		c = next;
+	}
+}
+
 static void mark_dirty(struct tconn *c)
 {
 	if (c->dirty || c->dead)
@@ -356,7 +371,10 @@ static void flush_list(struct tconn **head)
 		struct tconn *next = c->dirty_next;
 		c->dirty = 0;
 		c->dirty_next = NULL;
-		conn_flush(c);
+		if (c->dead)
+			conn_maybe_free(c); /* kept while it was on this list */
+		else
+			conn_flush(c);
 		c = next;
 	}
 }
@@ -398,8 +416,8 @@ static void conn_maybe_free(struct tconn *c)
 	if (!c->dead || c->in_cb)
 		return;
 	conn_free_protocols(c);
-	if (c->recv_busy || c->send_busy || c->timer_busy)
-		return;
+	if (c->recv_busy || c->send_busy || c->timer_busy || c->dirty)
+		return; /* ops still out, or still linked on a dirty list */
 	close(c->fd);
 	tls_conn_free(c->tls);
 	net_buf_deinit(&c->plain);
@@ -644,13 +662,13 @@ void transport_server_free(struct transport_server *s)
 {
 	if (!s)
 		return;
+	drop_dirty(&s->dirty);
 	s->freeing = 1;
 	s->stopping = 1;
 	if (s->hook) {
 		reactor_remove_turn_hook(s->r, server_hook, s);
 		s->hook = 0;
 	}
-	s->dirty = NULL;
 	while (s->conns)
 		conn_close(s->conns, ERR_STOPPED);
 	if (s->accept_busy)
@@ -808,12 +826,12 @@ void transport_client_free(struct transport_client *cl)
 {
 	if (!cl)
 		return;
+	drop_dirty(&cl->dirty);
 	cl->freeing = 1;
 	if (cl->hook) {
 		reactor_remove_turn_hook(cl->r, client_hook, cl);
 		cl->hook = 0;
 	}
-	cl->dirty = NULL;
 	if (cl->conn)
 		conn_close(cl->conn, ERR_STOPPED);
 	client_maybe_free(cl);

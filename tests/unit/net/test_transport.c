@@ -2,6 +2,7 @@
  * backends by the suite): unary, streaming, many concurrent calls, TLS + mTLS, the blocking
  * client, connection refusal, graceful shutdown. */
 #include "core/reactor.h"
+#include "core/runtime.h"
 #include "helper_net.h"
 #include "helper_tls.h"
 #include "net/transport.h"
@@ -10,6 +11,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
 
 static struct svc svc;
 
@@ -328,4 +332,72 @@ Test(transport, client_freed_inside_its_callback)
 	for (int i = 0; i < svc.nheld; i++)
 		(void)grpc_call_finish(svc.held[i], GRPC_STATUS_OK, NULL);
 	env_deinit(&e);
+}
+
+/* Every core of a runtime listens on the same port (SO_REUSEPORT); clients reach all of them. */
+struct mc {
+	char addr[64];
+	struct grpc_server *gs[2];
+	struct transport_server *ts[2];
+	struct svc svc[2];
+	int ok[2];
+};
+
+static void mc_init(struct runtime *rt, int core, struct reactor *r, void *arg)
+{
+	(void)rt;
+	struct mc *m = arg;
+	struct grpc_server_config sc = {0};
+	m->ok[core] = grpc_server_new(&sc, &m->gs[core]) == 0;
+	if (!m->ok[core])
+		return;
+	svc_register(m->gs[core], &m->svc[core]);
+	struct transport_server_config tc = {.addr = m->addr, .grpc = m->gs[core]};
+	m->ok[core] = transport_server_start(r, &tc, &m->ts[core]) == 0;
+}
+
+static void mc_fini(struct runtime *rt, int core, struct reactor *r, void *arg)
+{
+	(void)rt;
+	struct mc *m = arg;
+	if (m->ts[core])
+		transport_server_free(m->ts[core]);
+	for (int i = 0; i < 20; i++)
+		if (reactor_run_once(r, 1000000ull))
+			break;
+	grpc_server_free(m->gs[core]);
+}
+
+Test(transport, every_core_accepts_on_one_port)
+{
+	struct mc m;
+	memset(&m, 0, sizeof m);
+	int probe = reactor_socket_listen("127.0.0.1:0", 1);
+	cr_assert_geq(probe, 0);
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof sa;
+	cr_assert_eq(getsockname(probe, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(m.addr, sizeof m.addr, "127.0.0.1:%u", ntohs(sa.sin_port));
+	close(probe);
+	struct runtime_config rc = {.cores = 2, .init = mc_init, .fini = mc_fini, .arg = &m};
+	cr_assert_eq(reactor_backend_parse(NULL, &rc.backend), 0);
+	struct runtime *rt;
+	cr_assert_eq(runtime_start(&rc, &rt), 0);
+	cr_assert(m.ok[0] && m.ok[1], "both cores bind the same port");
+	char url[80];
+	snprintf(url, sizeof url, "http://%s", m.addr);
+	for (int i = 0; i < 16; i++) {
+		struct grpc_client_sync *s;
+		cr_assert_eq(grpc_client_sync_open(url, NULL, 5000000000ull, &s), 0);
+		struct net_buf resp;
+		net_buf_init(&resp);
+		int status = -1;
+		cr_assert_eq(grpc_client_sync_unary(s, "/test.Echo/Unary", NULL, (const uint8_t *)"mc", 2, &resp, &status,
+						    NULL, 0), 0);
+		cr_assert_eq(status, GRPC_STATUS_OK);
+		net_buf_deinit(&resp);
+		grpc_client_sync_close(s);
+	}
+	runtime_stop(rt);
+	cr_assert_eq(runtime_join(rt), 0);
 }
