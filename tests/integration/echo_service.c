@@ -272,8 +272,13 @@ static void ss_on_message(struct grpc_call *call, const uint8_t *msg, size_t len
 		regatta__test__v1__server_stream_request__unpack(&a, len, msg);
 	if (!req)
 		return done(ec, GRPC_STATUS_INVALID_ARGUMENT, "cannot decode ServerStreamRequest");
-	static const Regatta__Test__V1__EchoRequest empty = REGATTA__TEST__V1__ECHO_REQUEST__INIT;
-	ec->ss_req = req->request ? req->request : (Regatta__Test__V1__EchoRequest *)&empty;
+	if (!req->request) { /* absent: an empty EchoRequest */
+		req->request = arena_alloc(grpc_call_arena(call), sizeof *req->request);
+		if (!req->request)
+			return done(ec, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of call memory");
+		regatta__test__v1__echo_request__init(req->request);
+	}
+	ec->ss_req = req->request;
 	if (ec->ss_req->fail_code)
 		return done(ec, (int)ec->ss_req->fail_code, ec->ss_req->fail_message);
 	ec->ss_count = req->count;

@@ -28,6 +28,7 @@
 
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,12 @@ static int failf(const char *fmt, ...)
 		va_end(ap);
 	}
 	return -1;
+}
+
+/* protobuf-c's message structs hold non-const pointers even for data we only send. */
+static void *unconst(const void *p)
+{
+	return (void *)(uintptr_t)p;
 }
 
 #define CHECK(cond, ...)                      \
@@ -237,12 +244,13 @@ static int send_raw(struct tcall *t, const uint8_t *msg, size_t len)
 static int send_echo(struct tcall *t, const uint8_t *payload, size_t len, uint32_t response_bytes,
 		     uint32_t fail_code, const char *fail_message)
 {
-	Regatta__Test__V1__EchoRequest req = REGATTA__TEST__V1__ECHO_REQUEST__INIT;
-	req.payload.data = (uint8_t *)payload;
+	Regatta__Test__V1__EchoRequest req;
+	regatta__test__v1__echo_request__init(&req);
+	req.payload.data = unconst(payload);
 	req.payload.len = len;
 	req.response_bytes = response_bytes;
 	req.fail_code = fail_code;
-	req.fail_message = (char *)(fail_message ? fail_message : "");
+	req.fail_message = unconst(fail_message ? fail_message : "");
 	size_t n = regatta__test__v1__echo_request__get_packed_size(&req);
 	uint8_t *buf = malloc(n ? n : 1);
 	ASSERT(buf != NULL);
@@ -396,8 +404,9 @@ static void ss_check(struct tcall *t, const uint8_t *m, size_t n)
 static int server_stream(struct tcall *t, uint32_t count, const uint8_t *payload, size_t len,
 			 uint32_t response_bytes, uint32_t interval_ms, uint64_t timeout_ns)
 {
-	Regatta__Test__V1__EchoRequest er = REGATTA__TEST__V1__ECHO_REQUEST__INIT;
-	er.payload.data = (uint8_t *)payload;
+	Regatta__Test__V1__EchoRequest er;
+	regatta__test__v1__echo_request__init(&er);
+	er.payload.data = unconst(payload);
 	er.payload.len = len;
 	er.response_bytes = response_bytes;
 	Regatta__Test__V1__ServerStreamRequest req = REGATTA__TEST__V1__SERVER_STREAM_REQUEST__INIT;
@@ -503,7 +512,8 @@ static void pingpong_on_msg(struct tcall *t, const uint8_t *m, size_t n)
 		return;
 	}
 	int l = snprintf(want, sizeof want, "p%lu", (unsigned long)t->nmsg);
-	Regatta__Test__V1__EchoRequest req = REGATTA__TEST__V1__ECHO_REQUEST__INIT;
+	Regatta__Test__V1__EchoRequest req;
+	regatta__test__v1__echo_request__init(&req);
 	req.payload.data = (uint8_t *)want;
 	req.payload.len = (size_t)l;
 	uint8_t buf[64];
@@ -699,8 +709,9 @@ static int case_unknown(void)
 static int health_call(struct tcall *t, const char *path, const char *service, uint64_t timeout_ns,
 		       int wait)
 {
-	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-	req.service = (char *)service;
+	Grpc__Health__V1__HealthCheckRequest req;
+	grpc__health__v1__health_check_request__init(&req);
+	req.service = unconst(service);
 	uint8_t buf[256];
 	ASSERT(grpc__health__v1__health_check_request__get_packed_size(&req) <= sizeof buf);
 	size_t n = grpc__health__v1__health_check_request__pack(&req, buf);
@@ -803,8 +814,9 @@ static int case_seedcalls(void)
 	int rc = tcall_start(&ts[0], ECHO_UNARY, CALL_TIMEOUT_NS);
 	rc = rc ? rc : send_echo(&ts[0], (const uint8_t *)"seed", 4, 0, 0, NULL);
 	rc = rc ? rc : close_send(&ts[0]);
-	Regatta__Test__V1__EchoRequest er = REGATTA__TEST__V1__ECHO_REQUEST__INIT;
-	er.payload.data = (uint8_t *)"stream";
+	Regatta__Test__V1__EchoRequest er;
+	regatta__test__v1__echo_request__init(&er);
+	er.payload.data = unconst("stream");
 	er.payload.len = 6;
 	Regatta__Test__V1__ServerStreamRequest sr = REGATTA__TEST__V1__SERVER_STREAM_REQUEST__INIT;
 	sr.count = 3;
@@ -944,7 +956,8 @@ int main(int argc, char **argv)
 	conn_close();
 	/* Let the reactor return the closed connection's operations (bounded). */
 	for (int i = 0; i < 10; i++)
-		(void)reactor_run_once(g_r, 1000000ull);
+		if (reactor_run_once(g_r, 1000000ull))
+			break;
 	if (g_tls)
 		tls_ctx_free(g_tls);
 	reactor_free(g_r);

@@ -31,7 +31,9 @@
 #include "net/tls.h"
 #include "net/transport.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
