@@ -88,7 +88,7 @@ Test(grpc_compress, snappy_framing_bytes)
 	cr_assert_eq(p[12], 0);
 	cr_assert_eq(p[13], 0);
 	uint32_t crc = grpc_snappy_mask_crc(grpc_crc32c(0, (const uint8_t *)"hello", 5));
-	cr_assert_eq(p[14] | p[15] << 8 | p[16] << 16 | (uint32_t)p[17] << 24, crc);
+	cr_assert_eq((uint32_t)p[14] | (uint32_t)p[15] << 8 | (uint32_t)p[16] << 16 | (uint32_t)p[17] << 24, crc);
 	cr_assert_eq(memcmp(p + 18, "hello", 5), 0);
 	/* Empty input: golang/snappy writes nothing, and nothing decodes to empty. */
 	struct net_buf e, back;
