@@ -300,9 +300,11 @@ static void conn_signal_output(struct grpc_server_conn *c)
 /* Handler callbacks, with the call pinned. */
 static void cb_start(struct grpc_call *call)
 {
-	call->owned = 1;
+	/* Owned only once a callback is delivered (grpc_server.h): a call that dies before its
+	 * first callback is the layer's to clean up, and the handler never hears of it. */
 	if (!call->method->m.on_start)
 		return;
+	call->owned = 1;
 	call->holds++;
 	call->method->m.on_start(call);
 	call->holds--;
@@ -318,9 +320,9 @@ static void cb_message(struct grpc_call *call, const uint8_t *msg, size_t len)
 
 static void cb_half_close(struct grpc_call *call)
 {
-	call->owned = 1;
 	if (!call->method->m.on_half_close)
-		return;
+		return; /* not a callback: ownership unchanged (see cb_start) */
+	call->owned = 1;
 	call->holds++;
 	call->method->m.on_half_close(call);
 	call->holds--;
