@@ -1,5 +1,5 @@
 /*
- * echo_service.c — handlers of regatta.test.v1.Echo and grpc.health.v1.Health on
+ * echo_service.c — handlers of regatta.test.v1.Echo on
  * net/grpc_server.h (see echo_service.h for the contract, echo.proto for the rules).
  *
  * Call state (struct echo_call) is allocated in the call's arena on the first callback, so it
@@ -17,7 +17,6 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "net/buf.h"
-#include "proto/grpc/health/v1/health.pb-c.h"
 #include "proto/test/v1/echo.pb-c.h"
 
 #include <string.h>
@@ -27,18 +26,12 @@
  * faster than it reads. */
 #define ECHO_BIDI_PENDING_MAX_BYTES (16u << 20)
 
-#define HEALTH_SERVING GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-#define HEALTH_NOT_SERVING GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
-#define HEALTH_UNKNOWN GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN
-
 enum echo_kind {
 	ECHO_UNARY = 1,
 	ECHO_SERVER_STREAM,
 	ECHO_CLIENT_STREAM,
 	ECHO_BIDI,
 	ECHO_SLEEP,
-	HEALTH_CHECK,
-	HEALTH_WATCH,
 };
 
 struct echo_call {
@@ -64,14 +57,7 @@ struct echo_call {
 	uint64_t total_bytes;
 	uint64_t seq;
 	int half_closed;
-	/* Watch */
-	struct echo_call *w_prev;
-	struct echo_call *w_next;
-	int w_known;
-	int w_last_sent;
 };
-
-static echo_core_of_fn g_core_of;
 
 /* ---- protobuf-c allocator over the call arena -------------------------------------------- */
 
@@ -107,24 +93,12 @@ static struct echo_call *state_of(struct grpc_call *call, enum echo_kind kind)
 		return NULL;
 	ec->call = call;
 	ec->kind = kind;
-	ec->core = g_core_of();
+	ec->core = grpc_call_method_ctx(call);
 	ASSERT(ec->core != NULL);
 	net_buf_init(&ec->buf);
 	ec->core->live_calls++;
 	grpc_call_set_user(call, ec);
 	return ec;
-}
-
-static void watch_unlink(struct echo_call *ec)
-{
-	struct echo_core *core = ec->core;
-	if (ec->w_prev)
-		ec->w_prev->w_next = ec->w_next;
-	else if (core->watchers == ec)
-		core->watchers = ec->w_next;
-	if (ec->w_next)
-		ec->w_next->w_prev = ec->w_prev;
-	ec->w_prev = ec->w_next = NULL;
 }
 
 /* The one exit: release buffers, then the call. */
@@ -133,8 +107,6 @@ static void done(struct echo_call *ec, int status, const char *message)
 	ASSERT(!ec->timer_armed);
 	struct echo_core *core = ec->core;
 	ASSERT(core->live_calls > 0);
-	if (ec->kind == HEALTH_WATCH)
-		watch_unlink(ec);
 	net_buf_deinit(&ec->buf);
 	core->live_calls--;
 	(void)grpc_call_finish(ec->call, status, message); /* ERR_CANCELED: already dead, fine */
@@ -496,65 +468,6 @@ static void sleep_on_message(struct grpc_call *call, const uint8_t *msg, size_t 
 	reactor_timeout(ec->core->r, &ec->timer, (uint64_t)req->sleep_ms * 1000000u);
 }
 
-/* ---- Health --------------------------------------------------------------------------------- */
-
-static int health_known(const char *service)
-{
-	return service[0] == '\0' || strcmp(service, "regatta.test.v1.Echo") == 0;
-}
-
-static int health_send(struct echo_call *ec, int status)
-{
-	Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-	resp.status = (Grpc__Health__V1__HealthCheckResponse__ServingStatus)status;
-	uint8_t out[16];
-	size_t n = grpc__health__v1__health_check_response__pack(&resp, out);
-	ASSERT(n <= sizeof out);
-	return grpc_call_send_msg(ec->call, out, n);
-}
-
-static void check_on_message(struct grpc_call *call, const uint8_t *msg, size_t len)
-{
-	struct echo_call *ec = state_of(call, HEALTH_CHECK);
-	if (!ec)
-		return fail_stateless(call);
-	ProtobufCAllocator a = call_allocator(call);
-	Grpc__Health__V1__HealthCheckRequest *req =
-		grpc__health__v1__health_check_request__unpack(&a, len, msg);
-	if (!req)
-		return done(ec, GRPC_STATUS_INVALID_ARGUMENT, "cannot decode HealthCheckRequest");
-	if (!health_known(req->service))
-		return done(ec, GRPC_STATUS_NOT_FOUND, "unknown service");
-	int err = health_send(ec, ec->core->health_status);
-	if (err)
-		return send_error(ec, err);
-	done(ec, GRPC_STATUS_OK, NULL);
-}
-
-static void watch_on_message(struct grpc_call *call, const uint8_t *msg, size_t len)
-{
-	struct echo_call *ec = state_of(call, HEALTH_WATCH);
-	if (!ec)
-		return fail_stateless(call);
-	ProtobufCAllocator a = call_allocator(call);
-	Grpc__Health__V1__HealthCheckRequest *req =
-		grpc__health__v1__health_check_request__unpack(&a, len, msg);
-	if (!req)
-		return done(ec, GRPC_STATUS_INVALID_ARGUMENT, "cannot decode HealthCheckRequest");
-	struct echo_core *core = ec->core;
-	if (core->draining)
-		return done(ec, GRPC_STATUS_OK, NULL);
-	ec->w_known = health_known(req->service);
-	ec->w_last_sent = ec->w_known ? core->health_status : HEALTH_UNKNOWN;
-	int err = health_send(ec, ec->w_last_sent);
-	if (err)
-		return send_error(ec, err);
-	ec->w_next = core->watchers;
-	if (core->watchers)
-		core->watchers->w_prev = ec;
-	core->watchers = ec;
-}
-
 /* ---- per core ------------------------------------------------------------------------------- */
 
 void echo_core_init(struct echo_core *ec, struct reactor *r)
@@ -562,41 +475,13 @@ void echo_core_init(struct echo_core *ec, struct reactor *r)
 	ASSERT(ec != NULL && r != NULL);
 	memset(ec, 0, sizeof *ec);
 	ec->r = r;
-	ec->health_status = HEALTH_SERVING;
-}
-
-void echo_core_set_health(struct echo_core *core, int status)
-{
-	ASSERT(status == HEALTH_SERVING || status == HEALTH_NOT_SERVING);
-	core->health_status = status;
-	struct echo_call *next;
-	for (struct echo_call *w = core->watchers; w; w = next) {
-		next = w->w_next; /* done() unlinks w */
-		if (!w->w_known || w->w_last_sent == status || w->canceled)
-			continue;
-		w->w_last_sent = status;
-		int err = health_send(w, status);
-		/* A watcher that cannot take one more small message is not reading: end it. */
-		if (err)
-			send_error(w, err);
-	}
-}
-
-void echo_core_drain(struct echo_core *core)
-{
-	core->draining = 1;
-	echo_core_set_health(core, HEALTH_NOT_SERVING);
-	while (core->watchers)
-		done(core->watchers, GRPC_STATUS_OK, NULL);
-	ASSERT(core->watchers == NULL);
 }
 
 /* ---- registration --------------------------------------------------------------------------- */
 
-int echo_service_register(struct grpc_server *s, echo_core_of_fn core_of)
+int echo_service_register(struct grpc_server *s, struct echo_core *core)
 {
-	ASSERT(s != NULL && core_of != NULL);
-	g_core_of = core_of;
+	ASSERT(s != NULL && core != NULL && core->r != NULL);
 	const struct grpc_method methods[] = {
 		{.path = "/regatta.test.v1.Echo/Unary", .kind = GRPC_METHOD_UNARY,
 		 .on_message = unary_on_message, .on_cancel = any_on_cancel},
@@ -611,15 +496,13 @@ int echo_service_register(struct grpc_server *s, echo_core_of_fn core_of)
 		 .on_cancel = any_on_cancel, .on_writable = bidi_on_writable},
 		{.path = "/regatta.test.v1.Echo/Sleep", .kind = GRPC_METHOD_UNARY,
 		 .on_message = sleep_on_message, .on_cancel = any_on_cancel},
-		{.path = "/grpc.health.v1.Health/Check", .kind = GRPC_METHOD_UNARY,
-		 .on_message = check_on_message, .on_cancel = any_on_cancel},
-		{.path = "/grpc.health.v1.Health/Watch", .kind = GRPC_METHOD_SERVER_STREAMING,
-		 .on_message = watch_on_message, .on_cancel = any_on_cancel},
 	};
 	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-		int err = grpc_server_register(s, &methods[i]);
+		struct grpc_method m = methods[i];
+		m.ctx = core;
+		int err = grpc_server_register(s, &m);
 		if (err) {
-			LOG_ERROR("echo: register %s: %s", methods[i].path, err_str(err));
+			LOG_ERROR("echo: register %s: %s", m.path, err_str(err));
 			return err;
 		}
 	}

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/reactor.h"
 #include "core/runtime.h"
+#include "net/grpc_health.h"
 #include "net/grpc_server.h"
 #include "net/tls.h"
 #include "net/transport.h"
@@ -60,6 +61,8 @@ struct options {
 
 struct core_ctx {
 	struct echo_core echo;
+	struct grpc_server *grpc;     /* per core: grpc_health keeps per-core state */
+	struct grpc_health *health;
 	struct transport_server *plain;
 	struct transport_server *tls;
 	struct io_op drain_timer;
@@ -69,7 +72,7 @@ struct core_ctx {
 };
 
 static struct options opt = {.cores = 1};
-static struct grpc_server *g_server;
+static struct grpc_server_config g_scfg;
 static struct tls_ctx *g_tls;
 static struct core_ctx g_cores[LIMIT_CORES_MAX];
 static char g_plain_addr[128];
@@ -80,11 +83,20 @@ static atomic_int g_drained;  /* cores done draining */
 static atomic_int g_exit_code;
 static struct runtime *g_rt;
 
-static struct echo_core *current_echo_core(void)
+static const char ECHO_SERVICE[] = "regatta.test.v1.Echo";
+
+/* The core's own grpc_server with Echo + Health. */
+static int core_services(struct core_ctx *cc)
 {
-	int c = runtime_current_core();
-	ASSERT(c >= 0 && c < opt.cores);
-	return &g_cores[c].echo;
+	int err = grpc_server_new(&g_scfg, &cc->grpc);
+	if (err)
+		return err;
+	err = echo_service_register(cc->grpc, &cc->echo);
+	if (!err)
+		err = grpc_health_new(cc->grpc, &cc->health);
+	if (!err)
+		err = grpc_health_set(cc->health, ECHO_SERVICE, GRPC_HEALTH_SERVING);
+	return err;
 }
 
 /* ---- per-core lifecycle ---------------------------------------------------------------------- */
@@ -95,8 +107,14 @@ static void core_init(struct runtime *rt, int core, struct reactor *r, void *arg
 	(void)arg;
 	struct core_ctx *cc = &g_cores[core];
 	echo_core_init(&cc->echo, r);
+	int serr = core_services(cc);
+	if (serr) {
+		LOG_ERROR("core %d: services: %s", core, err_str(serr));
+		atomic_fetch_add(&g_failed, 1);
+		return;
+	}
 	if (g_plain_addr[0]) {
-		struct transport_server_config cfg = {.addr = g_plain_addr, .grpc = g_server};
+		struct transport_server_config cfg = {.addr = g_plain_addr, .grpc = cc->grpc};
 		int err = transport_server_start(r, &cfg, &cc->plain);
 		if (err) {
 			LOG_ERROR("core %d: listen %s: %s", core, g_plain_addr, err_str(err));
@@ -105,7 +123,7 @@ static void core_init(struct runtime *rt, int core, struct reactor *r, void *arg
 		}
 	}
 	if (g_tls_addr[0]) {
-		struct transport_server_config cfg = {.addr = g_tls_addr, .grpc = g_server,
+		struct transport_server_config cfg = {.addr = g_tls_addr, .grpc = cc->grpc,
 						      .tls = g_tls};
 		int err = transport_server_start(r, &cfg, &cc->tls);
 		if (err) {
@@ -123,11 +141,18 @@ static void core_fini(struct runtime *rt, int core, struct reactor *r, void *arg
 	(void)r;
 	(void)arg;
 	struct core_ctx *cc = &g_cores[core];
+	/* Connections first (their calls get on_cancel), then the services, then the server. */
 	if (cc->plain)
 		transport_server_free(cc->plain);
 	if (cc->tls)
 		transport_server_free(cc->tls);
 	cc->plain = cc->tls = NULL;
+	grpc_health_free(cc->health);
+	cc->health = NULL;
+	ASSERT(cc->echo.live_calls == 0);
+	if (cc->grpc)
+		grpc_server_free(cc->grpc);
+	cc->grpc = NULL;
 }
 
 static int core_idle(struct core_ctx *cc)
@@ -166,7 +191,8 @@ static void core_drain(struct runtime *rt, int core, void *arg)
 	if (cc->drain_started_ns)
 		return;
 	cc->drain_started_ns = reactor_now_ns(cc->echo.r);
-	echo_core_drain(&cc->echo);
+	/* Watchers hear NOT_SERVING; the transport's grace then ends what is still open. */
+	grpc_health_shutdown(cc->health);
 	if (cc->plain)
 		transport_server_shutdown(cc->plain);
 	if (cc->tls)
@@ -181,7 +207,11 @@ static void core_flip_health(struct runtime *rt, int core, void *arg)
 {
 	(void)rt;
 	struct core_ctx *cc = &g_cores[core];
-	echo_core_set_health(&cc->echo, (int)(intptr_t)arg);
+	enum grpc_health_status st = (enum grpc_health_status)(intptr_t)arg;
+	if (cc->drain_started_ns)
+		return;
+	if (grpc_health_set(cc->health, "", st) || grpc_health_set(cc->health, ECHO_SERVICE, st))
+		LOG_ERROR("core %d: health_set failed", core);
 }
 
 /* Post fn to every core, retrying while a mailbox is full (bounded). */
@@ -315,16 +345,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bad REGATTA_IO_BACKEND\n");
 		return 2;
 	}
-	struct grpc_server_config scfg = {.max_recv_msg_bytes = opt.max_recv,
-					  .mirror_compression = opt.mirror};
-	int err = grpc_server_new(&scfg, &g_server);
-	if (err) {
-		fprintf(stderr, "grpc_server_new: %s\n", err_str(err));
-		return 1;
-	}
-	err = echo_service_register(g_server, current_echo_core);
-	if (err)
-		goto err_server;
+	g_scfg.max_recv_msg_bytes = opt.max_recv;
+	g_scfg.mirror_compression = opt.mirror;
+	int err = 0;
 	if (opt.tls_listen) {
 		struct tls_config tcfg = {.cert_file = opt.cert, .key_file = opt.key,
 					  .ca_file = opt.client_ca,
@@ -332,7 +355,7 @@ int main(int argc, char **argv)
 		err = tls_ctx_new_server(&tcfg, &g_tls);
 		if (err) {
 			fprintf(stderr, "tls: %s\n", err_str(err));
-			goto err_server;
+			return 1;
 		}
 	}
 	int plain_port = -1, tls_port = -1;
@@ -403,7 +426,5 @@ err_fds:
 err_tls:
 	if (g_tls)
 		tls_ctx_free(g_tls);
-err_server:
-	grpc_server_free(g_server);
 	return rc;
 }
