@@ -625,6 +625,8 @@ static void call_half_close(struct grpc_call *call)
 {
 	if (call->resp_final && !call->owned)
 		return; /* already rejected */
+	if (call->handler_done)
+		return; /* the handler finished already: no callback after grpc_call_finish */
 	if (!grpc_frame_parser_idle(&call->parser)) {
 		call_abort(call, GRPC_STATUS_INTERNAL, "grpc: client half-closed inside a message");
 		return;
