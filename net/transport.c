@@ -344,7 +344,24 @@ static void flush_list(struct tconn **head)
 		struct tconn *next = c->dirty_next;
 		c->dirty = 0;
 		c->dirty_next = NULL;
-		conn_flush(c);
+		if (c->dead)
+			conn_maybe_free(c); /* closed while listed: its free waited for us */
+		else
+			conn_flush(c);
+		c = next;
+	}
+}
+
+/* Take every connection off a dirty list (the owner is going away): dead ones may be freed. */
+static void drop_dirty(struct tconn **head)
+{
+	struct tconn *c = *head;
+	*head = NULL;
+	while (c) {
+		struct tconn *next = c->dirty_next;
+		c->dirty = 0;
+		c->dirty_next = NULL;
+		conn_maybe_free(c);
 		c = next;
 	}
 }
@@ -367,7 +384,8 @@ static struct tconn *conn_new(struct reactor *r, int fd)
 
 static void conn_maybe_free(struct tconn *c)
 {
-	if (!c->dead || c->recv_busy || c->send_busy || c->timer_busy || c->in_cb)
+	/* A connection still on its owner's dirty list is freed by the flush that unlists it. */
+	if (!c->dead || c->recv_busy || c->send_busy || c->timer_busy || c->in_cb || c->dirty)
 		return;
 	close(c->fd);
 	tls_conn_free(c->tls);
@@ -620,13 +638,14 @@ void transport_server_free(struct transport_server *s)
 {
 	if (!s)
 		return;
+	/* Before `freeing`: unlisting may free dead connections, which must not free s yet. */
+	drop_dirty(&s->dirty);
 	s->freeing = 1;
 	s->stopping = 1;
 	if (s->hook) {
 		reactor_remove_turn_hook(s->r, server_hook, s);
 		s->hook = 0;
 	}
-	s->dirty = NULL;
 	while (s->conns)
 		conn_close(s->conns, ERR_STOPPED);
 	if (s->accept_busy)
@@ -784,12 +803,12 @@ void transport_client_free(struct transport_client *cl)
 {
 	if (!cl)
 		return;
+	drop_dirty(&cl->dirty); /* before `freeing`, as in transport_server_free */
 	cl->freeing = 1;
 	if (cl->hook) {
 		reactor_remove_turn_hook(cl->r, client_hook, cl);
 		cl->hook = 0;
 	}
-	cl->dirty = NULL;
 	if (cl->conn)
 		conn_close(cl->conn, ERR_STOPPED);
 	client_maybe_free(cl);
