@@ -161,26 +161,37 @@ static int core_idle(struct core_ctx *cc)
 	       (!cc->tls || transport_server_idle(cc->tls)) && cc->echo.live_calls == 0;
 }
 
+/* Drain, polled every SERVER_POLL_MS: wait until no connection and no call is left (bounded),
+ * then free the listeners while the loop still runs (transport_server_free releases its memory
+ * only once the reactor returned the canceled accept and grace-timer ops), give that one more
+ * poll interval, then count this core as drained; the last one stops the runtime. */
 static void drain_poll(struct io_op *op)
 {
 	struct core_ctx *cc = op->ctx;
 	ASSERT(cc->drain_timer_armed);
 	cc->drain_timer_armed = 0;
-	uint64_t now = reactor_now_ns(cc->echo.r);
-	int late = now - cc->drain_started_ns > (uint64_t)SERVER_DRAIN_MAX_MS * 1000000u;
-	if (!core_idle(cc) && !late) {
-		cc->drain_timer_armed = 1;
-		reactor_timeout(cc->echo.r, &cc->drain_timer, SERVER_POLL_MS * 1000000ull);
+	if (cc->drained) { /* the listeners were freed one interval ago */
+		if (atomic_fetch_add(&g_drained, 1) + 1 == opt.cores)
+			runtime_stop(g_rt);
 		return;
 	}
-	if (late) {
-		LOG_ERROR("drain did not finish in %d ms (live calls %zu)", SERVER_DRAIN_MAX_MS,
-			  cc->echo.live_calls);
-		atomic_store(&g_exit_code, 1);
+	uint64_t now = reactor_now_ns(cc->echo.r);
+	int late = now - cc->drain_started_ns > (uint64_t)SERVER_DRAIN_MAX_MS * 1000000u;
+	if (core_idle(cc) || late) {
+		if (late) {
+			LOG_ERROR("drain did not finish in %d ms (live calls %zu)", SERVER_DRAIN_MAX_MS,
+				  cc->echo.live_calls);
+			atomic_store(&g_exit_code, 1);
+		}
+		if (cc->plain)
+			transport_server_free(cc->plain);
+		if (cc->tls)
+			transport_server_free(cc->tls);
+		cc->plain = cc->tls = NULL;
+		cc->drained = 1;
 	}
-	cc->drained = 1;
-	if (atomic_fetch_add(&g_drained, 1) + 1 == opt.cores)
-		runtime_stop(g_rt);
+	cc->drain_timer_armed = 1;
+	reactor_timeout(cc->echo.r, &cc->drain_timer, SERVER_POLL_MS * 1000000ull);
 }
 
 static void core_drain(struct runtime *rt, int core, void *arg)
