@@ -231,10 +231,10 @@ def main():
             ]
             for i, (cmp, want) in enumerate(cases):
                 r = kv[i % 3].Txn(pb.TxnRequest(table=b"t1", compare=[cmp], success=ops_put, failure=ops_get), timeout=TIMEOUT)
-                ok = r.succeeded == want
+                ok = r.succeeded == want and r.header.revision > last_rev[0]
+                last_rev[0] = r.header.revision  # a Txn with a Put is one entry either way
                 if want:
                     prev = model.put(b"t", b"yes", r.header.revision)
-                    last_rev[0] = r.header.revision
                     ok = ok and len(r.responses) == 1 and r.responses[0].WhichOneof("response") == "response_put"
                     if prev:
                         ok = ok and kv_tuple(r.responses[0].response_put.prev_kv) == (b"t", prev)
