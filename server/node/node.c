@@ -203,18 +203,21 @@ void node_on_catalog_change(void *ctx, const struct catalog_change *ch)
 	}
 }
 
-/* Startup: remove replicas the catalogue no longer has (deleted while this node was down, or a
- * crash between the catalogue change and the replica removal). */
+/* Startup: remove replicas of tables the catalogue deleted (a crash between the catalogue
+ * change and the replica removal). A table's id is the index of the entry that created it, so a
+ * replica whose id is above the catalogue's applied index is one the catalogue has not replayed
+ * yet (its state machine has no WAL: the Raft log brings it up to date) — never a stray. */
 struct reconcile_msg {
 	size_t n;
-	uint64_t stray; /* out: the first replica not in ids[] */
+	uint64_t applied; /* the catalogue's applied index when the list was taken */
+	uint64_t stray;   /* out: the first replica not in ids[] */
 	uint64_t ids[];
 };
 
 static int find_stray(void *arg, uint64_t id)
 {
 	struct reconcile_msg *m = arg;
-	if (id == HOST_META_GROUP_ID)
+	if (id == HOST_META_GROUP_ID || id > m->applied)
 		return 0;
 	for (size_t i = 0; i < m->n; i++)
 		if (m->ids[i] == id)
@@ -255,6 +258,7 @@ static void distribute_catalog(struct core_ctx *cc)
 		if (!m)
 			continue;
 		m->n = nt;
+		m->applied = catalog_applied_index(cat);
 		for (size_t i = 0; i < nt; i++)
 			m->ids[i] = catalog_table_at(cat, i)->id;
 		node_post_must(n, c, reconcile_run, m);
