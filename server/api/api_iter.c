@@ -342,7 +342,8 @@ void api_iter_start(struct core_ctx *cc, struct grpc_call *call, const uint8_t *
 		return;
 	}
 	*it = zero;
-	memcpy(copy, msg, len);
+	if (len)
+		memcpy(copy, msg, len);
 	/* find the table again (the caller validated it exists) */
 	struct proto_error perr;
 	ProtobufCMessage *m;

@@ -226,7 +226,8 @@ void api_dispatch(struct api_req *r, const uint8_t *msg, size_t len)
 		api_fail(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
-	memcpy(copy, msg, len);
+	if (len)
+		memcpy(copy, msg, len);
 	r->bytes = copy;
 	r->len = len;
 	r->req = NULL;
