@@ -606,8 +606,11 @@ def main():
     if not os.access(tool, os.X_OK):
         print(f"missing {tool}: build first", file=sys.stderr)
         return 1
+    # test/ holds test-only services (net's interop echo service), not Regatta's API; its
+    # Python package name would also be shadowed by the standard library's `test`.
     files = sorted(os.path.relpath(os.path.join(d, f), proto_dir)
-                   for d, _, fs in os.walk(proto_dir) for f in fs if f.endswith(".proto"))
+                   for d, _, fs in os.walk(proto_dir) for f in fs if f.endswith(".proto")
+                   if not os.path.relpath(os.path.join(d, f), proto_dir).startswith("test/"))
     with tempfile.TemporaryDirectory() as gen:
         subprocess.run(["protoc", f"-I{proto_dir}", f"--python_out={gen}",
                         f"--grpc_out={gen}", "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"]
