@@ -288,8 +288,10 @@ static void reactor_run_hooks(struct reactor *r)
 int reactor_run_once(struct reactor *r, uint64_t timeout_ns)
 {
 	ASSERT(pthread_equal(pthread_self(), r->owner));
+	ASSERT(!r->in_turn);
 	if (r->fatal)
 		return r->fatal;
+	r->in_turn = 1;
 
 	uint64_t wait_ns = timeout_ns;
 	if (r->done_count || atomic_load_explicit(&r->stop, memory_order_relaxed)) {
@@ -306,6 +308,7 @@ int reactor_run_once(struct reactor *r, uint64_t timeout_ns)
 		LOG_ERROR("core %d: %s wait failed: %s", r->core_id,
 			  reactor_backend_name(r->ops->kind), err_str(rc));
 		r->fatal = rc;
+		r->in_turn = 0;
 		return rc;
 	}
 
@@ -341,6 +344,7 @@ int reactor_run_once(struct reactor *r, uint64_t timeout_ns)
 		r->stats.max_callbacks_in_turn = n;
 
 	reactor_run_hooks(r);
+	r->in_turn = 0;
 	return r->fatal;
 }
 

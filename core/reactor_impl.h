@@ -80,7 +80,8 @@ struct reactor {
 	reactor_hook_fn wake_fn;
 	void *wake_ctx;
 
-	int fatal; /* sticky ERR_* after a failed fsync */
+	int in_turn; /* reactor_run_once is not re-entrant (a callback must not call it) */
+	int fatal;   /* sticky ERR_* after a failed fsync */
 	uint64_t inflight;
 	struct reactor_stats stats;
 };

@@ -34,10 +34,10 @@ int runtime_start(const struct runtime_config *cfg, struct runtime **out) WUR;
 /* Thread-safe, also from a core: refuse new posts (ERR_STOPPED) and stop every core's loop;
  * each core then runs fini on its own thread. Idempotent. */
 void runtime_stop(struct runtime *rt);
-/* Not from a core thread: wait for the cores, free the reactors and mailboxes. Messages still
- * queued when a loop stopped are dropped (counted in a log line): quiesce first if they own
- * memory. Returns 0, or the first fatal error a core stopped on (a failed fsync); a core that
- * hits a fatal error stops the whole runtime. */
+/* Not from a core thread, and only once foreign threads stopped posting: wait for the cores,
+ * free the reactors and mailboxes. Messages still queued when a loop stopped are dropped
+ * (counted in a log line): quiesce first if they own memory. Returns 0, or the first fatal
+ * error a core stopped on (a failed fsync); a core that hits one stops the whole runtime. */
 int runtime_join(struct runtime *rt);
 int runtime_cores(const struct runtime *rt);
 /* The core id of the calling thread, or -1 off the runtime's threads. */

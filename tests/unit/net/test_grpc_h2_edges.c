@@ -206,3 +206,44 @@ Test(grpc_h2_edges, garbage_preface_is_fatal)
 	net_buf_deinit(&out);
 	pair_deinit(&p);
 }
+
+Test(grpc_h2_edges, rapid_reset_gets_goaway)
+{
+	struct raw r;
+	raw_init(&r);
+	nghttp2_nv ok[] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":path", "/test.Echo/Hang"),
+			   NV(":authority", "x"), NV("content-type", "application/grpc")};
+	/* open and reset streams as fast as possible: nghttp2's token bucket (1000, 33/s) trips */
+	for (int batch = 0; batch < 30 && !r.goaway; batch++) {
+		int32_t ids[100];
+		for (int i = 0; i < 100; i++) {
+			ids[i] = nghttp2_submit_request(r.s, NULL, ok, 5, NULL, NULL);
+			cr_assert_gt(ids[i], 0);
+		}
+		raw_pump(&r); /* the HEADERS go out: the streams exist on the server */
+		for (int i = 0; i < 100; i++)
+			cr_assert_eq(nghttp2_submit_rst_stream(r.s, NGHTTP2_FLAG_NONE, ids[i], NGHTTP2_CANCEL), 0);
+		raw_pump(&r);
+	}
+	raw_pump(&r);
+	cr_assert(r.goaway);
+	cr_assert_eq(svc.nheld, 0); /* no request ever reached the handler with a message */
+	raw_deinit(&r);
+}
+
+Test(grpc_h2_edges, oversized_header_list)
+{
+	struct raw r;
+	raw_init(&r);
+	static char big[20000];
+	memset(big, 'a', sizeof big - 1);
+	nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":path", "/test.Echo/Unary"),
+			   NV(":authority", "x"), NV("content-type", "application/grpc"),
+			   {(uint8_t *)(uintptr_t)"x-big", (uint8_t *)big, 5, sizeof big - 1, 0}};
+	request(&r, nv, 6);
+	/* either our RESOURCE_EXHAUSTED answer or nghttp2's stream reset: never a handler call */
+	cr_assert(r.closed >= 1);
+	if (r.grpc_status[0])
+		cr_assert_str_eq(r.grpc_status, "8");
+	raw_deinit(&r);
+}
