@@ -606,11 +606,11 @@ def main():
     if not os.access(tool, os.X_OK):
         print(f"missing {tool}: build first", file=sys.stderr)
         return 1
-    # test/ holds test-only services (net's interop echo service), not Regatta's API; its
-    # Python package name would also be shadowed by the standard library's `test`.
+    # proto/test/ holds the interop tests' own service (regatta.test.v1.Echo), not part of the
+    # API checked here (and its python package `test` would collide with the standard library's).
     files = sorted(os.path.relpath(os.path.join(d, f), proto_dir)
-                   for d, _, fs in os.walk(proto_dir) for f in fs if f.endswith(".proto")
-                   if not os.path.relpath(os.path.join(d, f), proto_dir).startswith("test/"))
+                   for d, _, fs in os.walk(proto_dir) for f in fs if f.endswith(".proto"))
+    files = [f for f in files if not f.startswith("test" + os.sep)]
     with tempfile.TemporaryDirectory() as gen:
         subprocess.run(["protoc", f"-I{proto_dir}", f"--python_out={gen}",
                         f"--grpc_out={gen}", "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"]
