@@ -102,9 +102,9 @@ struct grpc_call {
 	unsigned msgs_sent;
 	int status;
 	char *status_msg;
-	struct grpc_md resp_hdrs[LIMIT_GRPC_MD_ENTRIES];
+	struct grpc_md *resp_hdrs; /* LIMIT_GRPC_MD_ENTRIES, from the arena on first use */
 	size_t nresp_hdrs;
-	struct grpc_md trailers[LIMIT_GRPC_MD_ENTRIES];
+	struct grpc_md *trailers;  /* same */
 	size_t ntrailers;
 };
 
@@ -1156,7 +1156,7 @@ const char *grpc_call_peer_identity(const struct grpc_call *call)
 	return call->conn ? call->conn->peer_identity : NULL;
 }
 
-static int md_add(struct grpc_call *call, struct grpc_md *arr, size_t *n, const char *name,
+static int md_add(struct grpc_call *call, struct grpc_md **arrp, size_t *n, const char *name,
 		  const char *value)
 {
 	if (call->canceled)
@@ -1165,6 +1165,13 @@ static int md_add(struct grpc_call *call, struct grpc_md *arr, size_t *n, const 
 		return ERR_INVAL;
 	if (*n >= LIMIT_GRPC_MD_ENTRIES)
 		return ERR_TOOBIG;
+	if (!*arrp) {
+		/* Most calls add none: keep the call object small and allocate on first use. */
+		*arrp = arena_alloc(&call->arena, LIMIT_GRPC_MD_ENTRIES * sizeof **arrp);
+		if (!*arrp)
+			return ERR_NOMEM;
+	}
+	struct grpc_md *arr = *arrp;
 	size_t nl = strlen(name), vl = strlen(value);
 	char *p = arena_alloc(&call->arena, nl + 1 + vl + 1);
 	if (!p)
@@ -1179,14 +1186,14 @@ int grpc_call_add_header(struct grpc_call *call, const char *name, const char *v
 {
 	if (call->resp_started || call->resp_final)
 		return ERR_INVAL;
-	return md_add(call, call->resp_hdrs, &call->nresp_hdrs, name, value);
+	return md_add(call, &call->resp_hdrs, &call->nresp_hdrs, name, value);
 }
 
 int grpc_call_add_trailer(struct grpc_call *call, const char *name, const char *value)
 {
 	if (call->resp_final)
 		return ERR_INVAL;
-	return md_add(call, call->trailers, &call->ntrailers, name, value);
+	return md_add(call, &call->trailers, &call->ntrailers, name, value);
 }
 
 void grpc_call_set_response_encoding(struct grpc_call *call, enum grpc_encoding e)
