@@ -553,6 +553,7 @@ int grpc_client_conn_send(struct grpc_client_conn *c, struct net_buf *out, size_
 {
 	ASSERT(c != NULL && out != NULL);
 	int rc = 0;
+	int empty_rounds = 0;
 	c->in_io++;
 	while (net_buf_size(out) < max_bytes) {
 		const uint8_t *p;
@@ -563,11 +564,16 @@ int grpc_client_conn_send(struct grpc_client_conn *c, struct net_buf *out, size_
 			break;
 		}
 		if (n == 0) {
+			/* Nothing now; a writable callback may queue more. Stop after a second empty
+			 * round even if nghttp2 still says it wants to write (never spin). */
+			if (++empty_rounds > 2)
+				break;
 			conn_run_writable(c);
 			if (!nghttp2_session_want_write(c->session))
 				break;
 			continue;
 		}
+		empty_rounds = 0;
 		if (net_buf_append(out, p, (size_t)n)) {
 			c->fatal = 1;
 			rc = ERR_NOMEM;

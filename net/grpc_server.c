@@ -102,9 +102,9 @@ struct grpc_call {
 	unsigned msgs_sent;
 	int status;
 	char *status_msg;
-	struct grpc_md resp_hdrs[LIMIT_GRPC_MD_ENTRIES];
+	struct grpc_md *resp_hdrs; /* LIMIT_GRPC_MD_ENTRIES, from the arena on first use */
 	size_t nresp_hdrs;
-	struct grpc_md trailers[LIMIT_GRPC_MD_ENTRIES];
+	struct grpc_md *trailers;  /* same */
 	size_t ntrailers;
 };
 
@@ -1002,6 +1002,7 @@ int grpc_server_conn_send(struct grpc_server_conn *c, struct net_buf *out, size_
 {
 	ASSERT(c != NULL && out != NULL);
 	int rc = 0;
+	int empty_rounds = 0;
 	c->in_io++;
 	/* Bounded: each round either appends bytes or stops; the byte bound ends the loop. */
 	while (net_buf_size(out) < max_bytes) {
@@ -1013,11 +1014,16 @@ int grpc_server_conn_send(struct grpc_server_conn *c, struct net_buf *out, size_
 			break;
 		}
 		if (n == 0) {
+			/* Nothing now; a writable callback may queue more. Stop after a second empty
+			 * round even if nghttp2 still says it wants to write (never spin). */
+			if (++empty_rounds > 2)
+				break;
 			conn_run_writable(c);
 			if (!nghttp2_session_want_write(c->session))
 				break;
 			continue;
 		}
+		empty_rounds = 0;
 		if (net_buf_append(out, p, (size_t)n)) {
 			c->fatal = 1;
 			rc = ERR_NOMEM;
@@ -1156,7 +1162,7 @@ const char *grpc_call_peer_identity(const struct grpc_call *call)
 	return call->conn ? call->conn->peer_identity : NULL;
 }
 
-static int md_add(struct grpc_call *call, struct grpc_md *arr, size_t *n, const char *name,
+static int md_add(struct grpc_call *call, struct grpc_md **arrp, size_t *n, const char *name,
 		  const char *value)
 {
 	if (call->canceled)
@@ -1165,6 +1171,13 @@ static int md_add(struct grpc_call *call, struct grpc_md *arr, size_t *n, const 
 		return ERR_INVAL;
 	if (*n >= LIMIT_GRPC_MD_ENTRIES)
 		return ERR_TOOBIG;
+	if (!*arrp) {
+		/* Most calls add none: keep the call object small and allocate on first use. */
+		*arrp = arena_alloc(&call->arena, LIMIT_GRPC_MD_ENTRIES * sizeof **arrp);
+		if (!*arrp)
+			return ERR_NOMEM;
+	}
+	struct grpc_md *arr = *arrp;
 	size_t nl = strlen(name), vl = strlen(value);
 	char *p = arena_alloc(&call->arena, nl + 1 + vl + 1);
 	if (!p)
@@ -1179,14 +1192,14 @@ int grpc_call_add_header(struct grpc_call *call, const char *name, const char *v
 {
 	if (call->resp_started || call->resp_final)
 		return ERR_INVAL;
-	return md_add(call, call->resp_hdrs, &call->nresp_hdrs, name, value);
+	return md_add(call, &call->resp_hdrs, &call->nresp_hdrs, name, value);
 }
 
 int grpc_call_add_trailer(struct grpc_call *call, const char *name, const char *value)
 {
 	if (call->resp_final)
 		return ERR_INVAL;
-	return md_add(call, call->trailers, &call->ntrailers, name, value);
+	return md_add(call, &call->trailers, &call->ntrailers, name, value);
 }
 
 void grpc_call_set_response_encoding(struct grpc_call *call, enum grpc_encoding e)

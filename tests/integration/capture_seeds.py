@@ -159,6 +159,52 @@ def seedcalls_raw(pb, port):
         c.close()
 
 
+FUZZ_CERT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz",
+                         "fuzz_h2_tls.c")
+
+
+def tls_seeds(corpus, work):
+    """Seeds of fuzz_h2_tls.c: ClientHellos (ALPN h2) for its server sides, and a server's first
+    flight (with the target's embedded certificate) for its client side; python's ssl over
+    memory BIOs, no network."""
+    import re
+    import ssl
+    lines = re.findall(r'^\t"(.*)\\n"$', open(FUZZ_CERT).read(), flags=re.M)
+    text = "\n".join(lines) + "\n"
+    cut = text.index("-----BEGIN PRIVATE KEY-----")
+    crt_path, key_path = os.path.join(work, "fz.crt"), os.path.join(work, "fz.key")
+    with open(crt_path, "w") as f:
+        f.write(text[:cut])
+    with open(key_path, "w") as f:
+        f.write(text[cut:])
+    for ver, tag in ((ssl.TLSVersion.TLSv1_3, "tls13"), (ssl.TLSVersion.TLSv1_2, "tls12")):
+        cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        cctx.check_hostname = False
+        cctx.verify_mode = ssl.CERT_NONE
+        cctx.set_alpn_protocols(["h2"])
+        cctx.maximum_version = ver
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(crt_path, key_path)
+        sctx.set_alpn_protocols(["h2"])
+        cin, cout, sin, sout = (ssl.MemoryBIO() for _ in range(4))
+        cli = cctx.wrap_bio(cin, cout, server_hostname="fuzz.invalid")
+        srv = sctx.wrap_bio(sin, sout, server_side=True)
+        try:
+            cli.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = cout.read()
+        sin.write(hello)
+        try:
+            srv.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        flight = sout.read()
+        write(os.path.join(corpus, "h2_tls"), "clienthello_%s_server" % tag, b"\x00" + hello)
+        write(os.path.join(corpus, "h2_tls"), "clienthello_%s_mtls" % tag, b"\x01" + hello)
+        write(os.path.join(corpus, "h2_tls"), "serverflight_%s_client" % tag, b"\x02" + flight)
+
+
 def write(dirname, name, data):
     os.makedirs(dirname, exist_ok=True)
     with open(os.path.join(dirname, name), "wb") as f:
@@ -173,6 +219,7 @@ def main():
     procs = []
     try:
         stubs = gi.stubs(a.source_dir, wd.path)
+        tls_seeds(corpus, wd.path)
         servers = [("py", [sys.executable, os.path.join(os.path.dirname(
             os.path.abspath(__file__)), "py_echo_server.py"), "--source-dir", a.source_dir,
             "--work-dir", os.path.join(wd.path, "srv")])]

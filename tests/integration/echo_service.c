@@ -43,7 +43,9 @@ struct echo_call {
 	struct io_op timer;
 	int timer_armed;
 	uint64_t started_ns;
-	uint32_t sleep_ms;
+	/* response_bytes pattern, made once per call (a stream reuses it) */
+	uint8_t *pattern;
+	size_t pattern_len;
 	/* ServerStream */
 	Regatta__Test__V1__EchoRequest *ss_req;
 	uint32_t ss_next;
@@ -127,15 +129,17 @@ static void send_error(struct echo_call *ec, int err)
 static int send_answer(struct echo_call *ec, const Regatta__Test__V1__EchoRequest *req, uint64_t seq)
 {
 	Regatta__Test__V1__EchoResponse resp = REGATTA__TEST__V1__ECHO_RESPONSE__INIT;
-	uint8_t *pattern = NULL;
 	if (req->response_bytes) {
-		pattern = arena_alloc(grpc_call_arena(ec->call), req->response_bytes);
-		if (!pattern)
-			return ERR_TOOBIG;
-		for (size_t i = 0; i < req->response_bytes; i++)
-			pattern[i] = echo_pattern_byte(i);
-		resp.payload.data = pattern;
-		resp.payload.len = req->response_bytes;
+		if (ec->pattern_len != req->response_bytes) {
+			ec->pattern = arena_alloc(grpc_call_arena(ec->call), req->response_bytes);
+			if (!ec->pattern)
+				return ERR_TOOBIG;
+			for (size_t i = 0; i < req->response_bytes; i++)
+				ec->pattern[i] = echo_pattern_byte(i);
+			ec->pattern_len = req->response_bytes;
+		}
+		resp.payload.data = ec->pattern;
+		resp.payload.len = ec->pattern_len;
 	} else {
 		resp.payload = req->payload;
 	}

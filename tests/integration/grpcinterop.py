@@ -50,18 +50,6 @@ def parse_args(extra=None):
     return p.parse_args()
 
 
-SKIP = 77  # ctest SKIP_RETURN_CODE of the integration tests
-
-
-def need_programs(build_dir, *names):
-    """Exit with SKIP when a C program the test drives was not built (see CMakeLists.txt)."""
-    missing = [n for n in names
-               if not os.path.exists(os.path.join(build_dir, "tests", "integration", n))]
-    if missing:
-        print("SKIP: not built:", ", ".join(missing))
-        sys.exit(SKIP)
-
-
 def pattern(n):
     """The payload rule of EchoRequest.response_bytes: byte i = i % 251."""
     return bytes(i % 251 for i in range(251)) * (n // 251) + bytes(range(n % 251))

@@ -101,7 +101,6 @@ def start_ours(a, name, c=None, mtls=False):
 def main():
     a = gi.parse_args()
     print("backend:", os.environ.get("REGATTA_IO_BACKEND", "auto"))
-    gi.need_programs(a.build_dir, "grpc_test_client", "grpc_test_server")
     wd = gi.Workdir(a.keep)
     ck = gi.Checks()
     procs = []

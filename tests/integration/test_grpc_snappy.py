@@ -191,8 +191,6 @@ def main():
     a = gi.parse_args(lambda p: p.add_argument("--peer", choices=["ours", "python"],
                                                default="ours"))
     print("peer:", a.peer, "backend:", os.environ.get("REGATTA_IO_BACKEND", "auto"))
-    if a.peer == "ours":
-        gi.need_programs(a.build_dir, "grpc_test_server")
     wd = gi.Workdir(a.keep)
     ck = gi.Checks()
     procs = []

@@ -401,3 +401,91 @@ Test(transport, every_core_accepts_on_one_port)
 	runtime_stop(rt);
 	cr_assert_eq(runtime_join(rt), 0);
 }
+
+Test(transport, connection_limit_refuses_extra_sockets)
+{
+	struct reactor_config rc = {.cpu = -1};
+	cr_assert_eq(reactor_backend_parse(NULL, &rc.backend), 0);
+	struct reactor *r;
+	cr_assert_eq(reactor_new(&rc, &r), 0);
+	struct grpc_server *gs;
+	cr_assert_eq(grpc_server_new(NULL, &gs), 0);
+	svc_register(gs, &svc);
+	struct transport_server_config sc = {.addr = "127.0.0.1:0", .grpc = gs, .max_conns = 1};
+	struct transport_server *ts;
+	cr_assert_eq(transport_server_start(r, &sc, &ts), 0);
+	char addr[64];
+	snprintf(addr, sizeof addr, "127.0.0.1:%u", transport_server_port(ts));
+	struct transport_client *a, *b;
+	struct cstate ca = {0}, cb = {0};
+	struct transport_client_config cfa = {.addr = addr, .on_closed = c_closed, .ctx = &ca};
+	struct transport_client_config cfb = {.addr = addr, .on_closed = c_closed, .ctx = &cb};
+	cr_assert_eq(transport_client_connect(r, &cfa, &a), 0);
+	struct result ra, rb;
+	memset(&ra, 0, sizeof ra);
+	memset(&rb, 0, sizeof rb);
+	cr_assert_eq(grpc_client_unary(transport_client_grpc(a), "/test.Echo/Unary", NULL, (const uint8_t *)"a", 1,
+				       &result_ops, &ra, NULL), 0);
+	for (int i = 0; i < 2000 && !ra.done; i++)
+		cr_assert_eq(reactor_run_once(r, 10000000ull), 0);
+	cr_assert_eq(ra.status, GRPC_STATUS_OK);
+	cr_assert_eq(transport_server_conns(ts), 1);
+	/* the second connection is accepted by the kernel and closed at once by us */
+	cr_assert_eq(transport_client_connect(r, &cfb, &b), 0);
+	cr_assert_eq(grpc_client_unary(transport_client_grpc(b), "/test.Echo/Unary", NULL, (const uint8_t *)"b", 1,
+				       &result_ops, &rb, NULL), 0);
+	for (int i = 0; i < 2000 && !rb.done; i++)
+		cr_assert_eq(reactor_run_once(r, 10000000ull), 0);
+	cr_assert(rb.done);
+	cr_assert_eq(rb.status, GRPC_STATUS_UNAVAILABLE);
+	cr_assert(cb.closed);
+	cr_assert_eq(transport_server_conns(ts), 1);
+	transport_client_free(a);
+	transport_client_free(b);
+	transport_server_free(ts);
+	for (int i = 0; i < 50; i++)
+		cr_assert_eq(reactor_run_once(r, 1000000ull), 0);
+	grpc_server_free(gs);
+	reactor_free(r);
+}
+
+Test(transport, tls_handshake_times_out_against_a_silent_peer)
+{
+	struct reactor_config rc = {.cpu = -1};
+	cr_assert_eq(reactor_backend_parse(NULL, &rc.backend), 0);
+	struct reactor *r;
+	cr_assert_eq(reactor_new(&rc, &r), 0);
+	/* the kernel completes TCP handshakes into the backlog; nobody ever answers */
+	int silent = reactor_socket_listen("127.0.0.1:0", 8);
+	cr_assert_geq(silent, 0);
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof sa;
+	cr_assert_eq(getsockname(silent, (struct sockaddr *)&sa, &sl), 0);
+	char addr[64];
+	snprintf(addr, sizeof addr, "127.0.0.1:%u", ntohs(sa.sin_port));
+	struct tls_config tc = {.server_name = "localhost"};
+	struct tls_ctx *ctx;
+	cr_assert_eq(tls_ctx_new_client(&tc, &ctx), 0);
+	struct cstate cs = {0};
+	struct transport_client_config cc = {.addr = addr, .tls = ctx, .connect_timeout_ns = 200000000ull,
+					     .on_ready = c_ready, .on_closed = c_closed, .ctx = &cs};
+	struct transport_client *cl;
+	cr_assert_eq(transport_client_connect(r, &cc, &cl), 0);
+	struct result res;
+	memset(&res, 0, sizeof res);
+	cr_assert_eq(grpc_client_unary(transport_client_grpc(cl), "/test.Echo/Unary", NULL, (const uint8_t *)"x", 1,
+				       &result_ops, &res, NULL), 0);
+	for (int i = 0; i < 500 && !cs.closed; i++)
+		cr_assert_eq(reactor_run_once(r, 10000000ull), 0);
+	cr_assert(cs.closed);
+	cr_assert_eq(cs.closed_err, ERR_TIMEOUT);
+	cr_assert_not(cs.ready);
+	cr_assert(res.done);
+	cr_assert_eq(res.status, GRPC_STATUS_UNAVAILABLE);
+	transport_client_free(cl);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(reactor_run_once(r, 1000000ull), 0);
+	close(silent);
+	tls_ctx_free(ctx);
+	reactor_free(r);
+}
