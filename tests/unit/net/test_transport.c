@@ -401,3 +401,50 @@ Test(transport, every_core_accepts_on_one_port)
 	runtime_stop(rt);
 	cr_assert_eq(runtime_join(rt), 0);
 }
+
+Test(transport, connection_limit_refuses_extra_sockets)
+{
+	struct reactor_config rc = {.cpu = -1};
+	cr_assert_eq(reactor_backend_parse(NULL, &rc.backend), 0);
+	struct reactor *r;
+	cr_assert_eq(reactor_new(&rc, &r), 0);
+	struct grpc_server *gs;
+	cr_assert_eq(grpc_server_new(NULL, &gs), 0);
+	svc_register(gs, &svc);
+	struct transport_server_config sc = {.addr = "127.0.0.1:0", .grpc = gs, .max_conns = 1};
+	struct transport_server *ts;
+	cr_assert_eq(transport_server_start(r, &sc, &ts), 0);
+	char addr[64];
+	snprintf(addr, sizeof addr, "127.0.0.1:%u", transport_server_port(ts));
+	struct transport_client *a, *b;
+	struct cstate ca = {0}, cb = {0};
+	struct transport_client_config cfa = {.addr = addr, .on_closed = c_closed, .ctx = &ca};
+	struct transport_client_config cfb = {.addr = addr, .on_closed = c_closed, .ctx = &cb};
+	cr_assert_eq(transport_client_connect(r, &cfa, &a), 0);
+	struct result ra, rb;
+	memset(&ra, 0, sizeof ra);
+	memset(&rb, 0, sizeof rb);
+	cr_assert_eq(grpc_client_unary(transport_client_grpc(a), "/test.Echo/Unary", NULL, (const uint8_t *)"a", 1,
+				       &result_ops, &ra, NULL), 0);
+	for (int i = 0; i < 2000 && !ra.done; i++)
+		cr_assert_eq(reactor_run_once(r, 10000000ull), 0);
+	cr_assert_eq(ra.status, GRPC_STATUS_OK);
+	cr_assert_eq(transport_server_conns(ts), 1);
+	/* the second connection is accepted by the kernel and closed at once by us */
+	cr_assert_eq(transport_client_connect(r, &cfb, &b), 0);
+	cr_assert_eq(grpc_client_unary(transport_client_grpc(b), "/test.Echo/Unary", NULL, (const uint8_t *)"b", 1,
+				       &result_ops, &rb, NULL), 0);
+	for (int i = 0; i < 2000 && !rb.done; i++)
+		cr_assert_eq(reactor_run_once(r, 10000000ull), 0);
+	cr_assert(rb.done);
+	cr_assert_eq(rb.status, GRPC_STATUS_UNAVAILABLE);
+	cr_assert(cb.closed);
+	cr_assert_eq(transport_server_conns(ts), 1);
+	transport_client_free(a);
+	transport_client_free(b);
+	transport_server_free(ts);
+	for (int i = 0; i < 50; i++)
+		cr_assert_eq(reactor_run_once(r, 1000000ull), 0);
+	grpc_server_free(gs);
+	reactor_free(r);
+}
