@@ -60,7 +60,7 @@ for f in "$OURS" "$CPP"; do
 done
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 1; }
 
-WORK=$(mktemp -d /tmp/regatta-grpc-bench.XXXXXX)
+WORK=$(mktemp -d "$BUILD/grpc-bench.XXXXXX") # under the build dir: nothing else cleans it
 SERVER_PID=
 cleanup() {
 	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
