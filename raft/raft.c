@@ -45,16 +45,27 @@ void raft_update_init(struct raft_update *u, struct raft_message *msgs, uint32_t
 	u->reads_cap = reads_cap;
 }
 
+/* Clear the outputs (not the caller's arrays). The chunk and snapshot bodies are only meaningful
+ * under have_chunk / install, so they are not wiped on every step (this runs on the hot path). */
 static void update_reset(struct raft_update *u)
 {
-	struct raft_update keep = *u;
-	memset(u, 0, sizeof(*u));
-	u->msgs = keep.msgs;
-	u->msgs_cap = keep.msgs_cap;
-	u->ents = keep.ents;
-	u->ents_cap = keep.ents_cap;
-	u->reads = keep.reads;
-	u->reads_cap = keep.reads_cap;
+	u->persist_seq = 0;
+	u->hard_state_changed = 0;
+	u->truncate_from = 0;
+	u->persist = NULL;
+	u->n_persist = 0;
+	u->have_chunk = 0;
+	u->install = 0;
+	u->compact_to = 0;
+	u->n_msgs = 0;
+	u->apply = NULL;
+	u->n_apply = 0;
+	u->n_reads = 0;
+	u->soft_changed = 0;
+	u->proposed_index = 0;
+	u->proposed_term = 0;
+	u->more = 0;
+	u->n_ents_used = 0;
 }
 
 size_t raft_sizeof(void)
@@ -216,58 +227,90 @@ static void handle_vote_resp(struct raft *r, struct raft_update *u, const struct
 static int held_ready(const struct raft *r, const struct raft_held *h)
 {
 #ifdef REGATTA_CANARY_ACK_BEFORE_FSYNC
-	if (h->msg.type == RAFT_MSG_APP_RESP)
+	if (h->type == RAFT_MSG_APP_RESP)
 		return 1; /* planted bug: acknowledge appends before they are durable */
 #endif
 	return r->persisted_seq >= h->need_seq && r->stable >= h->need_index;
 }
 
-static void deliver(struct raft *r, struct raft_update *u, const struct raft_message *m)
+static void deliver(struct raft *r, struct raft_update *u, const struct raft_held *h)
 {
-	if (m->to == r->cfg.id)
-		handle_vote_resp(r, u, m); /* a candidate's own vote, now durable */
+	struct raft_message m;
+	memset(&m, 0, sizeof(m));
+	m.type = h->type;
+	m.flags = h->flags;
+	m.group_id = r->cfg.group_id;
+	m.from = r->cfg.id;
+	m.to = h->to;
+	m.term = h->term;
+	m.index = h->index;
+	m.log_term = h->log_term;
+	m.hint = h->hint;
+	m.offset = h->offset;
+	if (m.to == r->cfg.id)
+		handle_vote_resp(r, u, &m); /* a candidate's own vote, now durable */
 	else
-		raft__send(r, u, m);
+		raft__send(r, u, &m);
 }
 
 void raft__hold(struct raft *r, struct raft_update *u, const struct raft_message *m, uint64_t need_seq,
 		uint64_t need_index)
 {
 	ASSERT(m->n_entries == 0 && m->len == 0);
-	struct raft_held h;
-	memset(&h, 0, sizeof(h));
-	h.msg = *m;
-	h.msg.group_id = r->cfg.group_id;
-	h.msg.from = r->cfg.id;
-	h.need_seq = need_seq;
-	h.need_index = need_index;
+	struct raft_held h = {
+		.type = m->type,
+		.flags = m->flags,
+		.to = m->to,
+		.term = m->term,
+		.index = m->index,
+		.log_term = m->log_term,
+		.hint = m->hint,
+		.offset = m->offset,
+		.need_seq = need_seq,
+		.need_index = need_index,
+	};
 	if (held_ready(r, &h)) {
-		deliver(r, u, &h.msg);
+		deliver(r, u, &h);
 		return;
 	}
 	if (r->held_count == LIMIT_RAFT_HELD_MSGS) {
 		r->msgs_dropped++; /* the peer retries (heartbeats, election timeouts) */
 		return;
 	}
+	if (r->held_count == 0 || need_seq < r->held_min_seq)
+		r->held_min_seq = need_seq;
+	if (r->held_count == 0 || need_index < r->held_min_index)
+		r->held_min_index = need_index;
 	r->held[r->held_count++] = h;
 }
 
 void raft__release_held(struct raft *r, struct raft_update *u)
 {
 	uint32_t n = r->held_count;
-	if (n == 0)
-		return;
-	struct raft_held local[LIMIT_RAFT_HELD_MSGS];
-	memcpy(local, r->held, n * sizeof(local[0]));
-	/* survivors go back first, in order; anything held while delivering lands after them */
-	r->held_count = 0;
-	for (uint32_t i = 0; i < n; i++)
-		if (!held_ready(r, &local[i]))
-			r->held[r->held_count++] = local[i];
-	for (uint32_t i = 0; i < n; i++)
-		if (held_ready(r, &local[i]))
-			deliver(r, u, &local[i].msg);
+	if (n == 0 || r->persisted_seq < r->held_min_seq || r->stable < r->held_min_index)
+		return; /* the common case on a busy follower: nothing became durable since */
+	uint32_t keep = 0;
+	/* in place: survivors move down in order; replies held while delivering land after n */
+	for (uint32_t i = 0; i < n; i++) {
+		struct raft_held h = r->held[i];
+		if (held_ready(r, &h))
+			deliver(r, u, &h);
+		else
+			r->held[keep++] = h;
+	}
+	uint32_t added = r->held_count - n;
+	if (added > 0 && keep < n)
+		memmove(&r->held[keep], &r->held[n], added * sizeof(r->held[0]));
+	r->held_count = keep + added;
 	ASSERT(r->held_count <= LIMIT_RAFT_HELD_MSGS);
+	r->held_min_seq = UINT64_MAX;
+	r->held_min_index = UINT64_MAX;
+	for (uint32_t i = 0; i < r->held_count; i++) {
+		if (r->held[i].need_seq < r->held_min_seq)
+			r->held_min_seq = r->held[i].need_seq;
+		if (r->held[i].need_index < r->held_min_index)
+			r->held_min_index = r->held[i].need_index;
+	}
 }
 
 /* ---- roles ---------------------------------------------------------------------------------- */
@@ -631,6 +674,7 @@ static int persisted(struct raft *r, uint64_t seq)
 		r->recs_count--;
 	}
 	(void)last;
+	r->commit_dirty = 1;
 	if (r->role == RAFT_LEADER) {
 		struct raft_progress *self = raft__progress(r, r->cfg.id);
 		if (self && self->match < r->stable) {

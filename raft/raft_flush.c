@@ -55,8 +55,12 @@ static void leader_bookkeeping(struct raft *r, struct raft_update *u)
 		self->match = r->stable;
 		self->next = r->stable + 1;
 	}
-	raft__leader_maybe_commit(r, u);
-	raft__leader_read_ready(r, u);
+	if (r->commit_dirty) { /* acks recount in raft__leader_recv; here our own fsyncs and confs */
+		r->commit_dirty = 0;
+		raft__leader_maybe_commit(r, u);
+	}
+	if (r->n_reads > 0)
+		raft__leader_read_ready(r, u);
 	/* removed (or demoted) and the configuration that says so committed: step down */
 	if (!raft__is_voter(r, r->cfg.id) && r->commit >= r->hist[r->n_hist - 1].index) {
 		raft__become_follower(r, r->term, 0);

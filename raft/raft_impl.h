@@ -66,10 +66,19 @@ struct raft_persist_rec {
 	uint64_t last_term;
 };
 
+/* A reply waiting for durability: only the fields such replies use (they never carry entries,
+ * data or snapshot metadata), so holding and releasing stays cheap. */
 struct raft_held {
-	struct raft_message msg; /* never carries entries or data */
-	uint64_t need_seq;       /* released when persisted_seq >= need_seq */
-	uint64_t need_index;     /* ... and stable >= need_index */
+	uint8_t type;
+	uint8_t flags;
+	uint64_t to;
+	uint64_t term;
+	uint64_t index;
+	uint64_t log_term;
+	uint64_t hint;
+	uint64_t offset;
+	uint64_t need_seq;   /* released when persisted_seq >= need_seq */
+	uint64_t need_index; /* ... and stable >= need_index */
 };
 
 struct raft_read {
@@ -128,6 +137,9 @@ struct raft {
 	uint32_t recs_count;
 	struct raft_held held[LIMIT_RAFT_HELD_MSGS];
 	uint32_t held_count;
+	uint64_t held_min_seq;   /* lower bounds over held[]: below them nothing can be released */
+	uint64_t held_min_index;
+	int commit_dirty;        /* leader: our stable index or the configuration changed */
 
 	/* snapshots */
 	struct raft_snapshot_meta snap; /* newest local snapshot */

@@ -123,6 +123,7 @@ void raft__progress_sync_conf(struct raft *r)
 	}
 	memcpy(r->prs, next, n * sizeof(next[0]));
 	r->n_prs = n;
+	r->commit_dirty = 1; /* a new quorum may already hold more */
 }
 
 /* ---- becoming leader ------------------------------------------------------------------------ */
@@ -148,6 +149,7 @@ void raft__become_leader(struct raft *r, struct raft_update *u)
 			pr->need_append = 0;
 		}
 	}
+	r->commit_dirty = 1;
 	/* no configuration change until everything before our term, and our no-op, committed */
 	r->pending_conf_index = r->last_index;
 	r->term_start = 0;
