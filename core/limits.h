@@ -15,6 +15,10 @@
 #define LIMIT_TIMERS_PER_CORE 65536        /* armed timers per core */
 #define LIMIT_BLOCKING_POOL_THREADS 4      /* fallback backend: threads doing blocking file I/O */
 #define LIMIT_IOWQ_WORKERS 2               /* io_uring io-wq bound workers per ring (fsync runs there) */
+#define LIMIT_TURN_HOOKS 32                /* turn-end hooks per reactor (group commit, output flush) */
+#define LIMIT_MAILBOX_DRAIN_PER_TURN 1024  /* mailbox messages a core runs per turn, so I/O keeps flowing */
+#define LIMIT_EPOLL_EVENTS 256             /* fallback backend: readiness events taken per epoll_wait */
+#define LIMIT_IO_BYTES_MAX 0x7ffff000u     /* one read/write/send/recv: Linux's MAX_RW_COUNT */
 
 /* ---- API / messages (Regatta's limits) ----------------------------------------------------- */
 #define LIMIT_KEY_BYTES 1024               /* Regatta: keys up to 1 KiB */
@@ -69,5 +73,8 @@ _Static_assert(LIMIT_RAFT_INFLIGHT_MAX <= LIMIT_RAFT_CACHE_ENTRIES_MAX, "window 
 _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES < LIMIT_MESSAGE_BYTES,
 	       "a max-size Put must fit in one message");
 _Static_assert(LIMIT_RESPONSE_BYTES <= LIMIT_MESSAGE_BYTES, "a response must fit in a message");
+_Static_assert((LIMIT_MAILBOX_SLOTS & (LIMIT_MAILBOX_SLOTS - 1)) == 0, "mailbox rings index by mask");
+_Static_assert(LIMIT_MAILBOX_DRAIN_PER_TURN <= LIMIT_MAILBOX_SLOTS, "a drain never exceeds one mailbox");
+_Static_assert(LIMIT_IOWQ_WORKERS >= 1 && LIMIT_BLOCKING_POOL_THREADS >= 1, "file I/O needs a worker");
 
 #endif
