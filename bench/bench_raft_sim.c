@@ -155,7 +155,7 @@ static int log_term(void *ctx, uint64_t g, uint64_t index, uint64_t *term)
 }
 
 static int log_entries(void *ctx, uint64_t g, uint64_t lo, uint64_t hi, uint64_t max_bytes,
-		       struct raft_entry *out, uint32_t cap, uint32_t *n)
+                       struct raft_entry *out, uint32_t cap, uint32_t *n)
 {
 	(void)g;
 	struct bgroup *bg = ctx;
@@ -170,8 +170,8 @@ static int log_entries(void *ctx, uint64_t g, uint64_t lo, uint64_t hi, uint64_t
 	return 0;
 }
 
-static int log_snap(void *ctx, uint64_t g, uint64_t index, uint64_t off, uint32_t max, const uint8_t **d,
-		    uint32_t *len)
+static int log_snap(void *ctx, uint64_t g, uint64_t index, uint64_t off, uint32_t max,
+                    const uint8_t **d, uint32_t *len)
 {
 	(void)ctx, (void)g, (void)index, (void)off, (void)max, (void)d, (void)len;
 	return ERR_NOTFOUND;
@@ -224,7 +224,8 @@ static void on_update(void *ctx, void *user, struct raft *r, const struct raft_u
 	if (u->role == RAFT_LEADER) {
 		for (uint32_t i = 0; i < u->n_apply; i++) {
 			uint64_t idx = u->apply[i].index;
-			if (u->apply[i].type != RAFT_ENTRY_NORMAL || idx >= proposed_cap || !proposed_at[idx])
+			if (u->apply[i].type != RAFT_ENTRY_NORMAL || idx >= proposed_cap ||
+			    !proposed_at[idx])
 				continue;
 			outstanding--;
 			if (now >= window_start && now < window_end) {
@@ -252,7 +253,8 @@ static void client(struct bnode *n)
 		ev.propose.len = entry_bytes;
 		uint64_t before_last = n->g.r.last_index;
 		if (raft_multi_step(&n->m, GROUP, &ev) != 0)
-			break; /* backpressure: the unstable tail is full until an fsync completes */
+			break; /* backpressure: the unstable tail is full until an fsync completes
+			        */
 		uint64_t idx = n->g.r.last_index;
 		ASSERT(idx == before_last + 1);
 		if (idx >= proposed_cap) {
@@ -261,7 +263,8 @@ static void client(struct bnode *n)
 				cap *= 2;
 			proposed_at = realloc(proposed_at, cap * sizeof(*proposed_at));
 			ASSERT(proposed_at != NULL);
-			memset(proposed_at + proposed_cap, 0, (cap - proposed_cap) * sizeof(*proposed_at));
+			memset(proposed_at + proposed_cap, 0,
+			       (cap - proposed_cap) * sizeof(*proposed_at));
 			proposed_cap = cap;
 		}
 		proposed_at[idx] = now;
@@ -299,14 +302,16 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			seed = strtoull(argv[++i], NULL, 10);
 		else {
-			fprintf(stderr, "usage: bench_raft_sim [--seconds S] [--net-us U] [--fsync-us U] "
-					"[--entry-bytes B] [--pipeline N] [--seed S]\n");
+			fprintf(stderr,
+			        "usage: bench_raft_sim [--seconds S] [--net-us U] [--fsync-us U] "
+			        "[--entry-bytes B] [--pipeline N] [--seed S]\n");
 			return 2;
 		}
 	}
 	if (entry_bytes > (1u << 16) || seconds == 0 || pipeline == 0)
 		return 2;
-	printf("bench_raft_sim: 3 nodes, 1 group, %" PRIu64 " simulated s, one-way network %.3f ms, fsync %.3f ms "
+	printf("bench_raft_sim: 3 nodes, 1 group, %" PRIu64
+	       " simulated s, one-way network %.3f ms, fsync %.3f ms "
 	       "(group commit), entries of %u B, pipeline %u, seed %" PRIu64 ", %s\n",
 	       seconds, (double)net_ns / 1e6, (double)fsync_ns / 1e6, entry_bytes, pipeline, seed,
 	       regatta_build_info());
@@ -338,8 +343,10 @@ int main(int argc, char **argv)
 		cfg.inflight_max = 256;
 		cfg.msg_bytes_max = 1u << 20;
 		cfg.seed = prng_next(&rng);
-		cfg.log = (struct raft_log_ops){.ctx = &n->g, .term = log_term, .entries = log_entries,
-						.snapshot_read = log_snap};
+		cfg.log = (struct raft_log_ops){.ctx = &n->g,
+		                                .term = log_term,
+		                                .entries = log_entries,
+		                                .snapshot_read = log_snap};
 		cfg.mem = (struct raft_mem){.alloc = mem_alloc, .free = mem_free};
 		struct raft_init_state st = {.snapshot = {.conf = boot}, .log_first = 1};
 		ASSERT(raft_init(&n->g.r, &cfg, &st) == 0);
@@ -369,7 +376,8 @@ int main(int argc, char **argv)
 			ASSERT(raft_multi_receive(&n->m, e->bytes, e->len) == 0);
 		} else {
 			n->fsync_inflight = 0;
-			struct raft_event ev = {.type = RAFT_EVENT_PERSISTED, .persisted_seq = n->g.seq_syncing};
+			struct raft_event ev = {.type = RAFT_EVENT_PERSISTED,
+			                        .persisted_seq = n->g.seq_syncing};
 			ASSERT(raft_multi_step(&n->m, GROUP, &ev) == 0);
 		}
 		after(n);
@@ -383,12 +391,16 @@ int main(int argc, char **argv)
 	}
 	double wall = (double)(w1.tv_sec - w0.tv_sec) + (double)(w1.tv_nsec - w0.tv_nsec) / 1e9;
 	qsort(lat, nlat, sizeof(*lat), cmp_u64);
-	double p50 = nlat ? (double)lat[nlat / 2] / 1e6 : 0, p99 = nlat ? (double)lat[nlat * 99 / 100] / 1e6 : 0;
-	printf("committed and applied on the leader: %" PRIu64 " entries in %" PRIu64 " simulated s = %.0f entries/s "
+	double p50 = nlat ? (double)lat[nlat / 2] / 1e6 : 0,
+	       p99 = nlat ? (double)lat[nlat * 99 / 100] / 1e6 : 0;
+	printf("committed and applied on the leader: %" PRIu64 " entries in %" PRIu64
+	       " simulated s = %.0f entries/s "
 	       "simulated, %.0f entries/s wall (%.2f s wall)\n",
 	       applied_in_window, seconds, (double)applied_in_window / (double)seconds,
 	       wall > 0 ? (double)applied_in_window / wall : 0.0, wall);
-	printf("commit latency (propose -> applied on leader, simulated): p50 %.3f ms, p99 %.3f ms\n", p50, p99);
+	printf(
+	    "commit latency (propose -> applied on leader, simulated): p50 %.3f ms, p99 %.3f ms\n",
+	    p50, p99);
 	uint64_t frames = 0, bytes = 0;
 	for (uint32_t id = 1; id <= NODES; id++) {
 		frames += nodes[id].m.stats.frames_sent;

@@ -55,7 +55,8 @@ static void leader_bookkeeping(struct raft *r, struct raft_update *u)
 		self->match = r->stable;
 		self->next = r->stable + 1;
 	}
-	if (r->commit_dirty) { /* acks recount in raft__leader_recv; here our own fsyncs and confs */
+	if (r->commit_dirty) { /* acks recount in raft__leader_recv; here our own fsyncs and confs
+		                */
 		r->commit_dirty = 0;
 		raft__leader_maybe_commit(r, u);
 	}
@@ -85,8 +86,8 @@ static void compact(struct raft *r, struct raft_update *u)
 
 static void persist(struct raft *r, struct raft_update *u)
 {
-	int need = r->hs_dirty || r->truncate_pending || r->handed < r->last_index || r->chunk_pending ||
-		   r->install_pending;
+	int need = r->hs_dirty || r->truncate_pending || r->handed < r->last_index ||
+	           r->chunk_pending || r->install_pending;
 	if (!need)
 		return;
 	if (r->recs_count == LIMIT_RAFT_PERSIST_PENDING) {
@@ -114,7 +115,7 @@ static void persist(struct raft *r, struct raft_update *u)
 		if (room > 0) {
 			/* unstable entries are always cached: this never touches storage */
 			int rc = raft__log_slice(r, r->handed + 1, r->last_index + 1, UINT64_MAX,
-						 u->ents + u->n_ents_used, room, &n);
+			                         u->ents + u->n_ents_used, room, &n);
 			ASSERT(rc == 0 && n > 0);
 			u->persist = u->ents + u->n_ents_used;
 			u->n_persist = n;
@@ -158,7 +159,8 @@ static void apply(struct raft *r, struct raft_update *u)
 	}
 	uint32_t n = 0;
 	struct raft_entry *out = u->ents + u->n_ents_used;
-	int rc = raft__log_slice(r, r->applied + 1, bound + 1, r->cfg.cache_bytes_max, out, room, &n);
+	int rc =
+	    raft__log_slice(r, r->applied + 1, bound + 1, r->cfg.cache_bytes_max, out, room, &n);
 	if (rc || n == 0)
 		return; /* ERR_AGAIN: the caller steps RAFT_EVENT_FLUSH once storage has loaded */
 	for (uint32_t i = 0; i < n; i++) {
