@@ -59,6 +59,8 @@ struct sim_params {
 	uint32_t cache_entries;
 	uint32_t msg_bytes_max; /* small values cut MsgApps into single entries: partial acks */
 	uint32_t isolate_leader_permille; /* chance a new leader is cut off right after winning */
+	uint32_t mem_fail_permille;       /* payload allocations that fail (pool exhausted) */
+	uint32_t storage_again_permille;  /* log reads that answer ERR_AGAIN (not in memory yet) */
 	int quiesce;
 	int verbose;
 };
@@ -287,7 +289,13 @@ struct sim {
 	uint64_t gets_ok;
 	uint64_t ops_timed_out;
 	uint64_t quiesced_ticks; /* sum over node ticks of groups quiesced on that node */
+	uint64_t mem_failures;
+	uint64_t storage_agains;
+	int in_init; /* allocation faults are off while a node starts */
 };
+
+/* The run in progress (the simulator is single-threaded; allocator callbacks need it). */
+extern struct sim *sim_current;
 
 /* sim_main.c */
 void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -229,10 +229,16 @@ static int log_entries(void *ctx, uint64_t group_id, uint64_t lo, uint64_t hi, u
                        struct raft_entry *out, uint32_t cap, uint32_t *n)
 {
 	struct sim_group_state *g = ctx;
+	struct sim *s = sim_current;
 	(void)group_id;
 	*n = 0;
 	if (lo < g->cur.first)
 		return ERR_RANGE;
+	if (s && !s->healed && s->p.storage_again_permille &&
+	    prng_chance(&s->prng, s->p.storage_again_permille, 1000)) {
+		s->storage_agains++; /* "not in memory yet": the core must retry later */
+		return ERR_AGAIN;
+	}
 	uint64_t last = sim_store_last(&g->cur);
 	ASSERT(hi <= last + 1);
 	uint64_t bytes = 0;

@@ -479,6 +479,8 @@ static void params_from_seed(struct sim_params *p, uint64_t seed, uint64_t chaos
 	p->msg_bytes_max = prng_chance(&r, 1, 2) ? (uint32_t)prng_range(&r, 1, 200) : 2048;
 	p->quiesce = prng_chance(&r, 1, 2);
 	p->isolate_leader_permille = prng_chance(&r, 1, 2) ? (uint32_t)prng_range(&r, 100, 600) : 0;
+	p->mem_fail_permille = prng_chance(&r, 1, 3) ? (uint32_t)prng_range(&r, 1, 30) : 0;
+	p->storage_again_permille = prng_chance(&r, 1, 3) ? (uint32_t)prng_range(&r, 10, 200) : 0;
 }
 
 static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
@@ -486,6 +488,7 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 	struct sim *s = calloc(1, sizeof(*s));
 	ASSERT(s != NULL);
 	g_sim = s;
+	sim_current = s;
 	assert_set_seed(seed, 1);
 	params_from_seed(&s->p, seed, chaos_s, live_s);
 	s->p.verbose = verbose;
@@ -493,7 +496,7 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 	sim_check_init(s);
 	if (verbose)
 		printf("seed %" PRIu64 ": %u nodes (%u voters), %u groups, drop %u/1000, dup "
-		                       "%u/1000, corrupt %u/1000, delay "
+		       "%u/1000, corrupt %u/1000, delay "
 		       "%.1f-%.1fms, fsync %.2f-%.2fms, faults every ~%.0fms, snapshot every %u, "
 		       "chunk %u B, "
 		       "cache %u, msg %u B, quiesce %d\n",
@@ -622,10 +625,12 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 		       " puts acked, %" PRIu64 " reads, %" PRIu64 " timed out, %" PRIu64
 		       " elections, %" PRIu64 " crashes, %" PRIu64 " conf changes, %" PRIu64
 		       " transfers, %" PRIu64 " snapshots installed, %" PRIu64
-		       " group-ticks quiesced\n",
+		       " group-ticks quiesced, %" PRIu64 " allocation failures, %" PRIu64
+		       " storage ERR_AGAIN\n",
 		       (double)s->now / 1e9, s->steps, s->frames, s->puts_acked, s->gets_ok,
 		       s->ops_timed_out, elections, s->crashes, s->conf_changes, s->transfers,
-		       s->snapshots_installed, s->quiesced_ticks);
+		       s->snapshots_installed, s->quiesced_ticks, s->mem_failures,
+		       s->storage_agains);
 	}
 	fflush(stdout);
 	while ((e = ev_pop(s)) != NULL) {
@@ -641,6 +646,7 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 	sim_check_free(s);
 	free(s);
 	g_sim = NULL;
+	sim_current = NULL;
 	return failed;
 }
 

@@ -20,9 +20,18 @@
 
 #define PUT_BYTES 27
 
+struct sim *sim_current;
+
 static void *sim_mem_alloc(void *ctx, size_t bytes)
 {
 	(void)ctx;
+	struct sim *s = sim_current;
+	/* the pool runs dry now and then: the core must answer with backpressure, not grow */
+	if (s && !s->in_init && !s->healed && s->p.mem_fail_permille &&
+	    prng_chance(&s->prng, s->p.mem_fail_permille, 1000)) {
+		s->mem_failures++;
+		return NULL;
+	}
 	void *p = malloc(bytes ? bytes : 1);
 	ASSERT(p != NULL);
 	return p;
@@ -562,6 +571,7 @@ static void group_start(struct sim *s, struct sim_node *n, uint32_t gi)
 void sim_node_start(struct sim *s, struct sim_node *n)
 {
 	ASSERT(!n->up);
+	s->in_init = 1;
 	n->sim = s;
 	n->up = 1;
 	n->paused = 0;
@@ -585,6 +595,7 @@ void sim_node_start(struct sim *s, struct sim_node *n)
 	ASSERT(rc == 0);
 	for (uint32_t gi = 0; gi < s->p.groups; gi++)
 		group_start(s, n, gi);
+	s->in_init = 0;
 }
 
 void sim_node_crash(struct sim *s, struct sim_node *n)
