@@ -532,6 +532,9 @@ int raftlog_flush(struct raftlog *log)
 		rl_cycle_end(log, rc);
 		if (log->failed)
 			return log->failed;
+		rl_seg_prepare_spare(log); /* the reactor path does it while the write is in flight */
+		if (log->failed)
+			return log->failed;
 	}
 	return log->failed;
 }

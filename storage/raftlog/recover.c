@@ -12,6 +12,9 @@
  *   - a valid later-batch record after a clean end is a lost write: also ERR_CORRUPT;
  *   - otherwise X is the end of the log there; non-zero bytes after X are the remains of the
  *     last, unacknowledged batch and are cut off (truncate + fdatasync) before open returns.
+ * Everything recovery keeps is made durable before open returns (every segment fdatasync'ed,
+ * the directory fsync'ed): after a process crash, written but unsynced records and names sit in
+ * the page cache, and recovery reports every entry it found as durable.
  * A segment whose header is not valid is accepted only as the newest one and only if it holds
  * no valid record (a crash while creating it); it is removed.
  */
@@ -337,8 +340,15 @@ static int scan_one(struct scan *sc, size_t i)
 				  (unsigned long long)later_off);
 		return ERR_CORRUPT;
 	}
-	if (!dirty)
-		return 0; /* a clean end: zeros or the end of the file */
+	if (!dirty) {
+		/* A clean end. What we read may still be only in the page cache (the previous run
+		 * may have crashed between a write and its fdatasync): make it durable before
+		 * anything recovered is reported durable. */
+		rc = io_file_sync(sc->rd.f);
+		if (rc)
+			rl_set_open_error("fdatasync of %s: %s", sc->path, err_str(rc));
+		return rc;
+	}
 	for (size_t j = i + 1; j < sc->n; j++) {
 		int found = 0;
 		rc = seg_has_record(sc, j, &found);
@@ -415,7 +425,11 @@ static int recover_segments(struct scan *sc)
 		if (rc)
 			return rc;
 	}
-	return 0;
+	/* The names we found may not be durable either (a file created just before a crash). */
+	int rc = io_fs_sync_dir(log->fs, log->dir);
+	if (rc)
+		rl_set_open_error("directory fsync of %s: %s", log->dir, err_str(rc));
+	return rc;
 }
 
 static int open_active(struct raftlog *log)
