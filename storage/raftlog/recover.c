@@ -105,9 +105,21 @@ static int read_record(struct reader *r, uint64_t seq, uint64_t off, struct rl_r
 	return 0;
 }
 
+static const unsigned char zeros[4096];
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i += sizeof zeros) {
+		size_t k = n - i < sizeof zeros ? n - i : sizeof zeros;
+		if (memcmp(p + i, zeros, k) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* Look for a valid record at an aligned offset in [from, size) whose batch started after
- * `after` (pass 0 for "any record"). Also says whether any byte in [dirty_from, size) is not
- * zero. */
+ * `after` (pass 0 for "any record"). Also says whether any byte in [from, size) is not zero.
+ * Reads the range once, a chunk at a time; only offsets holding the record magic are decoded. */
 static int find_record(struct reader *r, uint64_t seq, uint64_t from, uint64_t after, int *found,
 		       uint64_t *found_off, int *dirty)
 {
@@ -115,41 +127,40 @@ static int find_record(struct reader *r, uint64_t seq, uint64_t from, uint64_t a
 	if (dirty)
 		*dirty = 0;
 	uint64_t off = (from + RL_REC_ALIGN - 1) & ~(uint64_t)(RL_REC_ALIGN - 1);
-	for (; off + RL_REC_HEADER_BYTES <= r->size; off += RL_REC_ALIGN) {
+	while (off < r->size) {
+		size_t want = r->size - off < READER_CHUNK_BYTES ? (size_t)(r->size - off) : READER_CHUNK_BYTES;
 		const unsigned char *p;
-		size_t avail;
-		int rc = reader_at(r, off, RL_REC_HEADER_BYTES, &p, &avail);
+		size_t n;
+		int rc = reader_at(r, off, want, &p, &n);
 		if (rc)
 			return rc;
-		if (dirty && !*dirty) {
-			for (int i = 0; i < (int)RL_REC_ALIGN; i++)
-				if (p[i])
-					*dirty = 1;
-		}
-		if (rl_get_u32(p + 8) != RL_REC_MAGIC)
-			continue;
-		struct rl_rec rec;
-		enum rl_dec d;
-		rc = read_record(r, seq, off, &rec, &d);
-		if (rc)
-			return rc;
-		if (d == RL_DEC_OK && (after == 0 || rec.batch_start > after)) {
-			*found = 1;
-			*found_off = off;
-			return 0;
-		}
-	}
-	if (dirty && !*dirty) { /* the last < 48 bytes */
-		for (uint64_t o = off; o < r->size; o += RL_REC_ALIGN) {
-			const unsigned char *p;
-			size_t avail;
-			int rc = reader_at(r, o, 1, &p, &avail);
+		if (n > want)
+			n = want;
+		if (n == 0)
+			break;
+		if (dirty && !*dirty && !all_zero(p, n))
+			*dirty = 1;
+		for (size_t k = 0; k + 12 <= n; k += RL_REC_ALIGN) {
+			if (rl_get_u32(p + k + 8) != RL_REC_MAGIC)
+				continue;
+			struct rl_rec rec;
+			enum rl_dec d;
+			rc = read_record(r, seq, off + k, &rec, &d);
 			if (rc)
 				return rc;
-			for (size_t i = 0; i < avail && i < RL_REC_ALIGN; i++)
-				if (p[i])
-					*dirty = 1;
+			if (d == RL_DEC_OK && (after == 0 || rec.batch_start > after)) {
+				*found = 1;
+				*found_off = off + k;
+				return 0;
+			}
+			rc = reader_at(r, off, n, &p, &n); /* read_record may have moved the buffer */
+			if (rc)
+				return rc;
 		}
+		uint64_t step = n & ~(size_t)(RL_REC_ALIGN - 1);
+		if (step == 0)
+			break; /* fewer than 8 bytes left: nothing can start there */
+		off += step;
 	}
 	return 0;
 }
@@ -320,16 +331,7 @@ static int scan_one(struct scan *sc, size_t i)
 	/* What follows the last valid record? */
 	int later = 0, dirty = 0;
 	uint64_t later_off = 0;
-	rc = find_record(&sc->rd, seq, off + RL_REC_ALIGN, off, &later, &later_off, &dirty);
-	if (rc == 0 && !dirty && off < sc->rd.size) {
-		/* find_record starts one slot late: check the slot at off itself. */
-		const unsigned char *p;
-		size_t avail;
-		rc = reader_at(&sc->rd, off, RL_REC_ALIGN, &p, &avail);
-		for (size_t k = 0; rc == 0 && k < avail && k < RL_REC_ALIGN; k++)
-			if (p[k])
-				dirty = 1;
-	}
+	rc = find_record(&sc->rd, seq, off, off, &later, &later_off, &dirty);
 	if (rc) {
 		rl_set_open_error("read %s: %s", sc->path, err_str(rc));
 		return rc;
