@@ -56,6 +56,7 @@ struct reader {
 /* Make [off, off + need) readable (less at end of file). *avail: bytes readable from off. */
 static int reader_at(struct reader *r, uint64_t off, size_t need, const unsigned char **p, size_t *avail)
 {
+	ASSERT(r->f != NULL && need > 0);
 	if (off >= r->boff && off + need <= r->boff + r->blen) {
 		*p = r->buf + (off - r->boff);
 		*avail = (size_t)(r->boff + r->blen - off);
@@ -87,6 +88,7 @@ static int reader_at(struct reader *r, uint64_t off, size_t need, const unsigned
  * ends inside it). */
 static int read_record(struct reader *r, uint64_t seq, uint64_t off, struct rl_rec *out, enum rl_dec *d)
 {
+	ASSERT(off % RL_REC_ALIGN == 0 && off >= RL_SEG_HEADER_BYTES);
 	const unsigned char *p;
 	size_t avail;
 	int rc = reader_at(r, off, RL_REC_HEADER_BYTES, &p, &avail);
@@ -123,6 +125,7 @@ static int all_zero(const unsigned char *p, size_t n)
 static int find_record(struct reader *r, uint64_t seq, uint64_t from, uint64_t after, int *found,
 		       uint64_t *found_off, int *dirty)
 {
+	ASSERT(from >= RL_SEG_HEADER_BYTES);
 	*found = 0;
 	if (dirty)
 		*dirty = 0;
@@ -327,6 +330,7 @@ static int scan_one(struct scan *sc, size_t i)
 		}
 		off += rl_record_size(rec.len);
 	}
+	ASSERT(off >= RL_SEG_HEADER_BYTES && off % RL_REC_ALIGN == 0);
 	s->end = off;
 	/* What follows the last valid record? */
 	int later = 0, dirty = 0;
