@@ -142,9 +142,11 @@ int main(int argc, char **argv)
 		}
 		rc = rb_run_phase(&pc, pre);
 		if (rc) {
-			fprintf(stderr, "regatta-bench: preload failed: %s%s%s\n", err_str(rc),
-			        pre->connect_failed ? ": " : "",
-			        pre->connect_failed ? pre->connect_error : "");
+			if (pre->connect_failed)
+				fprintf(stderr, "regatta-bench: preload: cannot connect: %s\n",
+				        pre->connect_error);
+			else
+				fprintf(stderr, "regatta-bench: preload failed: %s\n", err_str(rc));
 			code = 3;
 			goto out;
 		}
@@ -165,9 +167,11 @@ int main(int argc, char **argv)
 	}
 	rc = rb_run_phase(&cfg, res);
 	if (rc) {
-		fprintf(stderr, "regatta-bench: run failed: %s%s%s\n", err_str(rc),
-		        res->connect_failed ? ": " : "",
-		        res->connect_failed ? res->connect_error : "");
+		if (res->connect_failed)
+			fprintf(stderr, "regatta-bench: run: cannot connect: %s\n",
+			        res->connect_error);
+		else
+			fprintf(stderr, "regatta-bench: run failed: %s\n", err_str(rc));
 		code = 3;
 		goto out;
 	}
