@@ -109,6 +109,10 @@ int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--self-test") == 0)
 		return self_test();
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("regatta-bench %s\n", rb_commit());
+		return 0;
+	}
 	log_set_level(LOG_LEVEL_WARN);
 	struct rb_config cfg;
 	int rc = rb_opts_parse(argc, argv, &cfg);

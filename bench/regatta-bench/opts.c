@@ -85,7 +85,8 @@ static void usage(FILE *f)
 	    "  --label TEXT              copied into the output\n"
 	    "  --seed S                  PRNG seed (default: from the clock; always printed)\n"
 	    "  --backend auto|uring|epoll  reactor backend (default auto / REGATTA_IO_BACKEND)\n"
-	    "  --self-test               check the histogram and key/wire helpers, then exit\n");
+	    "  --self-test               check the histogram and key/wire helpers, then exit\n"
+"  --version                 print the commit regatta-bench was built from\n");
 }
 
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out, const char *what)
