@@ -89,6 +89,16 @@
 
 /* ---- server ------------------------------------------------------------------------------- */
 #define LIMIT_TXN_OPS 128                  /* compares + ops in one Txn (etcd's --max-txn-ops default) */
+/* server/engine (the per-core engine) */
+#define LIMIT_ENGINE_PENDING_PER_CORE 16384 /* proposals + reads waiting on one core; a full table is
+					     * backpressure (ERR_BUSY); slot numbers fit 16 bits */
+#define LIMIT_ENGINE_STEP_ARENA_BYTES (64u << 20) /* entries and snapshot chunks read from disk for one
+					     * Raft step (catch-up, snapshots); beyond: retried later */
+#define LIMIT_ENGINE_APPEND_CHUNK_BYTES (1u << 20) /* entry bytes per raftlog_append, so a full group
+					     * commit batch holds back only the rest */
+#define LIMIT_ENGINE_TURN_ROUNDS 8          /* flush/report rounds per sync turn before frames go out */
+#define LIMIT_ENGINE_CONF_SCAN_BYTES (256u << 20) /* log bytes read at restart looking for membership
+					     * entries after the snapshot (bounded by snapshot_log_bytes) */
 
 /* ---- storage: raft log (storage/raftlog) --------------------------------------------------- */
 #define LIMIT_RAFTLOG_SEGMENT_BYTES (64u << 20) /* roll size: rolls (create + dir fsync) stay rare,
@@ -101,6 +111,11 @@
 #define LIMIT_RAFTLOG_SEGMENTS_MAX 65536       /* live segments per core: 4 TiB at 64 MiB */
 #define LIMIT_RAFTLOG_READ_WINDOW_BYTES (256u << 10) /* read-ahead for catch-up reads from disk */
 #define LIMIT_RAFTLOG_READ_FILES 8              /* open read handles on older segments (LRU) */
+_Static_assert(LIMIT_RAFTLOG_ENTRY_BYTES + 64 <= LIMIT_RAFTLOG_BATCH_BYTES,
+	       "a max-size raft log record fits in one batch");
+_Static_assert((unsigned long long)LIMIT_RAFTLOG_SEGMENT_BYTES + LIMIT_RAFTLOG_BATCH_BYTES < (1ull << 32),
+	       "raft log offsets are 32-bit: a segment plus one overflowing batch fits");
+_Static_assert(LIMIT_RAFT_ENTRY_BYTES <= LIMIT_RAFTLOG_ENTRY_BYTES, "every Raft entry fits in a log record");
 
 /* ---- relations ----------------------------------------------------------------------------- */
 _Static_assert(LIMIT_RAFT_ENTRY_BYTES < LIMIT_RAFT_FRAME_BYTES, "a max-size entry must fit in a raft frame");
@@ -125,5 +140,7 @@ _Static_assert(LIMIT_RAFTLOG_ENTRY_BYTES + 64 <= LIMIT_RAFTLOG_BATCH_BYTES,
 	       "a max-size raft log record fits in one batch");
 _Static_assert((unsigned long long)LIMIT_RAFTLOG_SEGMENT_BYTES + LIMIT_RAFTLOG_BATCH_BYTES < (1ull << 32),
 	       "raft log offsets are 32-bit: a segment plus one overflowing batch fits");
+
+_Static_assert(LIMIT_ENGINE_PENDING_PER_CORE <= 65536, "engine request ids carry the slot in 16 bits");
 
 #endif

@@ -46,6 +46,7 @@ struct grpc_client_conn {
 	uint64_t last_read_ns;
 	uint64_t ping_sent_ns;
 	int ping_outstanding;
+	uint64_t min_deadline; /* lower bound of the calls' deadlines (exact after a tick) */
 };
 
 struct grpc_client_call {
@@ -440,6 +441,7 @@ int grpc_client_conn_new(const struct grpc_client_config *cfg, struct grpc_clien
 	k->authority = c->authority;
 	k->user_agent = c->user_agent;
 	c->last_read_ns = conn_now(c);
+	c->min_deadline = UINT64_MAX;
 	if (nghttp2_session_callbacks_new(&cbs) || nghttp2_option_new(&opt))
 		goto err;
 	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header_cb);
@@ -597,11 +599,21 @@ void grpc_client_conn_tick(struct grpc_client_conn *c)
 {
 	uint64_t now = conn_now(c);
 	c->in_io++;
-	for (struct grpc_client_call *call = c->calls; call; call = call->next) {
-		if (call->deadline_ns > now || call->deadline_hit || call->cancel_requested)
-			continue;
-		call->deadline_hit = 1;
-		(void)nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_CANCEL);
+	if (now >= c->min_deadline) {
+		uint64_t min = UINT64_MAX;
+		for (struct grpc_client_call *call = c->calls; call; call = call->next) {
+			if (call->deadline_hit || call->cancel_requested)
+				continue;
+			if (call->deadline_ns > now) {
+				if (call->deadline_ns < min)
+					min = call->deadline_ns;
+				continue;
+			}
+			call->deadline_hit = 1;
+			(void)nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, call->stream_id,
+							NGHTTP2_CANCEL);
+		}
+		c->min_deadline = min;
 	}
 	if (c->cfg.keepalive_ns && !c->fatal) {
 		if (c->ping_outstanding && now - c->ping_sent_ns >= c->cfg.keepalive_timeout_ns) {
@@ -621,10 +633,7 @@ void grpc_client_conn_tick(struct grpc_client_conn *c)
 
 uint64_t grpc_client_conn_next_timer_ns(const struct grpc_client_conn *c)
 {
-	uint64_t t = UINT64_MAX;
-	for (const struct grpc_client_call *call = c->calls; call; call = call->next)
-		if (!call->deadline_hit && !call->cancel_requested && call->deadline_ns < t)
-			t = call->deadline_ns;
+	uint64_t t = c->min_deadline; /* a lower bound, exact after a tick (as on the server) */
 	if (c->cfg.keepalive_ns && !c->fatal) {
 		uint64_t k = c->ping_outstanding ? c->ping_sent_ns + c->cfg.keepalive_timeout_ns
 						 : c->last_read_ns + c->cfg.keepalive_ns;
@@ -702,6 +711,8 @@ int grpc_client_call_start(struct grpc_client_conn *c, const char *path,
 		nv[n++] = GRPC_NVS("grpc-timeout", tmo);
 		uint64_t now = conn_now(c);
 		call->deadline_ns = opts->timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + opts->timeout_ns;
+		if (call->deadline_ns < c->min_deadline)
+			c->min_deadline = call->deadline_ns;
 	}
 	for (size_t i = 0; i < opts->md_count; i++) {
 		const struct grpc_md *m = &opts->md[i];

@@ -59,6 +59,7 @@ struct grpc_server_conn {
 	int shutdown;            /* 0 none, 1 notice sent (waiting for the PING ack), 2 final GOAWAY */
 	uint64_t shutdown_ns;
 	int writable_pending;    /* some call wants on_writable after this send */
+	uint64_t min_deadline;   /* lower bound of the open calls' deadlines (exact after a tick) */
 	struct grpc_bucket pings;
 	char *peer_addr;
 	char *peer_identity;
@@ -204,6 +205,8 @@ int grpc_server_register(struct grpc_server *s, const struct grpc_method *m)
 	ASSERT(!s->frozen);
 	if (!path_ok(m->path) || !m->on_message || (unsigned)m->kind > GRPC_METHOD_BIDI)
 		return ERR_INVAL;
+	if (m->kind == GRPC_METHOD_CLIENT_STREAMING && !m->on_half_close)
+		return ERR_INVAL; /* it could never know when to answer */
 	if (server_lookup(s, m->path))
 		return ERR_EXISTS;
 	if ((s->nmethods + 1) * 2 > s->cap) {
@@ -300,9 +303,11 @@ static void conn_signal_output(struct grpc_server_conn *c)
 /* Handler callbacks, with the call pinned. */
 static void cb_start(struct grpc_call *call)
 {
-	call->owned = 1;
+	/* Owned only once a callback is delivered (grpc_server.h): a call that dies before its
+	 * first callback is the layer's to clean up, and the handler never hears of it. */
 	if (!call->method->m.on_start)
 		return;
+	call->owned = 1;
 	call->holds++;
 	call->method->m.on_start(call);
 	call->holds--;
@@ -318,9 +323,9 @@ static void cb_message(struct grpc_call *call, const uint8_t *msg, size_t len)
 
 static void cb_half_close(struct grpc_call *call)
 {
-	call->owned = 1;
 	if (!call->method->m.on_half_close)
-		return;
+		return; /* not a callback: ownership unchanged (see cb_start) */
+	call->owned = 1;
 	call->holds++;
 	call->method->m.on_half_close(call);
 	call->holds--;
@@ -565,6 +570,8 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame, co
 		} else {
 			uint64_t now = conn_now(call->conn);
 			call->deadline_ns = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+			if (call->deadline_ns < call->conn->min_deadline)
+				call->conn->min_deadline = call->deadline_ns;
 		}
 	} else if (IS("grpc-encoding")) {
 		enum grpc_encoding e;
@@ -623,6 +630,8 @@ static void call_half_close(struct grpc_call *call)
 {
 	if (call->resp_final && !call->owned)
 		return; /* already rejected */
+	if (call->handler_done)
+		return; /* the handler finished already: no callback after grpc_call_finish */
 	if (!grpc_frame_parser_idle(&call->parser)) {
 		call_abort(call, GRPC_STATUS_INTERNAL, "grpc: client half-closed inside a message");
 		return;
@@ -639,8 +648,14 @@ static void call_half_close(struct grpc_call *call)
 		net_buf_deinit(&call->unary);
 		return;
 	}
-	if (!call->canceled)
-		cb_half_close(call);
+	if (call->canceled)
+		return;
+	if (!call->owned && !call->method->m.on_half_close) {
+		/* A BIDI call that ended before the handler saw anything: empty stream, OK. */
+		call_send_status(call, 200, GRPC_STATUS_OK, NULL);
+		return;
+	}
+	cb_half_close(call);
 }
 
 static int on_msg(void *ctx, int compressed, const uint8_t *data, size_t len)
@@ -861,6 +876,7 @@ int grpc_server_conn_new(struct grpc_server *s, const struct grpc_server_conn_ho
 	if (!c)
 		return ERR_NOMEM;
 	c->srv = s;
+	c->min_deadline = UINT64_MAX;
 	if (hooks)
 		c->hooks = *hooks;
 	grpc_bucket_init(&c->pings, LIMIT_H2_PING_BURST, LIMIT_H2_PING_PER_SEC, conn_now(c));
@@ -1027,11 +1043,19 @@ int grpc_server_conn_done(const struct grpc_server_conn *c)
 void grpc_server_conn_tick(struct grpc_server_conn *c)
 {
 	uint64_t now = conn_now(c);
+	if (now < c->min_deadline && !(c->shutdown == 1))
+		return; /* nothing can have expired */
 	c->in_io++;
+	uint64_t min = UINT64_MAX;
 	for (struct grpc_call *call = c->calls, *next; call; call = next) {
 		next = call->next;
-		if (call->deadline_ns > now || call->resp_final)
+		if (call->resp_final)
 			continue;
+		if (call->deadline_ns > now) {
+			if (call->deadline_ns < min)
+				min = call->deadline_ns;
+			continue;
+		}
 		call->holds++;
 		if (call->resp_started && nghttp2_session_get_stream_remote_window_size(c->session, call->stream_id) <= 0) {
 			/* The client is not reading: trailers cannot go out; reset. */
@@ -1045,6 +1069,7 @@ void grpc_server_conn_tick(struct grpc_server_conn *c)
 		call->holds--;
 		/* still linked: streams close only inside nghttp2 */
 	}
+	c->min_deadline = min;
 	if (c->shutdown == 1 && now >= c->shutdown_ns + SHUTDOWN_ACK_WAIT_NS) {
 		c->shutdown = 2;
 		(void)nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
@@ -1056,10 +1081,9 @@ void grpc_server_conn_tick(struct grpc_server_conn *c)
 
 uint64_t grpc_server_conn_next_timer_ns(const struct grpc_server_conn *c)
 {
-	uint64_t t = UINT64_MAX;
-	for (const struct grpc_call *call = c->calls; call; call = call->next)
-		if (!call->resp_final && call->deadline_ns < t)
-			t = call->deadline_ns;
+	/* A lower bound: the call it came from may be done already; the tick then finds the
+	 * exact next one. Keeps this O(1) for the transport, which asks after every flush. */
+	uint64_t t = c->min_deadline;
 	if (c->shutdown == 1 && c->shutdown_ns + SHUTDOWN_ACK_WAIT_NS < t)
 		t = c->shutdown_ns + SHUTDOWN_ACK_WAIT_NS;
 	return t;

@@ -24,7 +24,8 @@
  *       half-closed. Zero or several requests are answered UNIMPLEMENTED by the layer (the gRPC
  *       spec's "cardinality violation").
  *   CLIENT_STREAMING, BIDI: on_message runs for every request message as it arrives, then
- *       on_half_close (may be NULL) once the client has finished sending.
+ *       on_half_close once the client has finished sending (required for CLIENT_STREAMING,
+ *       optional for BIDI).
  *   on_start (optional, every kind) runs when the request headers were accepted, before any
  *       message: e.g. to authenticate (grpc_call_header(call, "authorization")) or to start a
  *       server-first stream.
@@ -103,7 +104,7 @@ struct grpc_method {
 	enum grpc_method_kind kind;
 	void (*on_start)(struct grpc_call *call);                                  /* optional */
 	void (*on_message)(struct grpc_call *call, const uint8_t *msg, size_t len); /* required */
-	void (*on_half_close)(struct grpc_call *call);                             /* optional */
+	void (*on_half_close)(struct grpc_call *call); /* required for CLIENT_STREAMING */
 	void (*on_cancel)(struct grpc_call *call, int status);                     /* optional */
 	/* The send queue fell below half of LIMIT_GRPC_CALL_SEND_QUEUE_BYTES after a send
 	 * returned ERR_AGAIN (optional; streaming senders use it for backpressure). */
@@ -111,8 +112,10 @@ struct grpc_method {
 	void *ctx; /* service object: grpc_call_method_ctx() */
 };
 
-/* Register a method. ERR_EXISTS for a duplicate path, ERR_INVAL for a malformed path or missing
- * on_message, ERR_NOMEM. Not after the first connection was created. */
+/* Register a method. ERR_EXISTS for a duplicate path, ERR_INVAL for a malformed path, a missing
+ * on_message (or on_half_close for CLIENT_STREAMING), ERR_NOMEM. Not after the first connection
+ * was created. A BIDI call that half-closes before any callback reached the handler (no on_start,
+ * no message, no on_half_close) is answered OK by the layer. */
 int grpc_server_register(struct grpc_server *s, const struct grpc_method *m) WUR;
 
 /* ---- connection ---------------------------------------------------------------------------- */

@@ -101,6 +101,21 @@ static size_t pending_out(const struct tconn *c)
 	return net_buf_size(&c->wire) + net_buf_size(&c->sending) + net_buf_size(&c->plain);
 }
 
+/* Forget a dirty list (its owner is going away): unlink every entry so they can be freed.
+ * Call before the owner is marked freeing, so freeing a connection cannot free the owner. */
+static void drop_dirty(struct tconn **head)
+{
+	struct tconn *c = *head;
+	*head = NULL;
+	while (c) {
+		struct tconn *next = c->dirty_next;
+		c->dirty = 0;
+		c->dirty_next = NULL;
+		conn_maybe_free(c); /* a dead one may have waited only for this */
+		c = next;
+	}
+}
+
 static void mark_dirty(struct tconn *c)
 {
 	if (c->dirty || c->dead)
@@ -198,10 +213,16 @@ static void timer_cb(struct io_op *op)
 		conn_close(c, ERR_TIMEOUT);
 		return;
 	}
+	c->in_cb++;
 	if (c->gs)
 		grpc_server_conn_tick(c->gs);
 	if (c->gc)
 		grpc_client_conn_tick(c->gc);
+	c->in_cb--;
+	if (c->dead) {
+		conn_maybe_free(c);
+		return;
+	}
 	mark_dirty(c);
 }
 
@@ -313,10 +334,16 @@ static void conn_flush(struct tconn *c)
 	if (c->ready && net_buf_size(&c->wire) + net_buf_size(&c->sending) < LIMIT_NET_SEND_BYTES_IN_FLIGHT) {
 		struct net_buf *dst = c->tls ? &c->plain : &c->wire;
 		size_t room = LIMIT_NET_SEND_BYTES_IN_FLIGHT;
+		c->in_cb++; /* callbacks (on_done, on_writable) may run in there */
 		if (c->gs)
 			rc = grpc_server_conn_send(c->gs, dst, room);
 		else if (c->gc)
 			rc = grpc_client_conn_send(c->gc, dst, room);
+		c->in_cb--;
+		if (c->dead) {
+			conn_maybe_free(c);
+			return;
+		}
 		if (!rc && c->tls && net_buf_size(&c->plain)) {
 			rc = tls_conn_send(c->tls, net_buf_head(&c->plain), net_buf_size(&c->plain), &c->wire);
 			net_buf_clear(&c->plain);
@@ -344,7 +371,10 @@ static void flush_list(struct tconn **head)
 		struct tconn *next = c->dirty_next;
 		c->dirty = 0;
 		c->dirty_next = NULL;
-		conn_flush(c);
+		if (c->dead)
+			conn_maybe_free(c); /* kept while it was on this list */
+		else
+			conn_flush(c);
 		c = next;
 	}
 }
@@ -365,10 +395,29 @@ static struct tconn *conn_new(struct reactor *r, int fd)
 	return c;
 }
 
+/* Free the protocol objects of a dead connection, unless we are inside one of their calls
+ * (a handler or on_done that closed the connection): then on the way out. */
+static void conn_free_protocols(struct tconn *c)
+{
+	if (c->in_cb)
+		return;
+	if (c->gs) {
+		grpc_server_conn_free(c->gs);
+		c->gs = NULL;
+	}
+	if (c->gc) {
+		grpc_client_conn_free(c->gc); /* calls get UNAVAILABLE */
+		c->gc = NULL;
+	}
+}
+
 static void conn_maybe_free(struct tconn *c)
 {
-	if (!c->dead || c->recv_busy || c->send_busy || c->timer_busy || c->in_cb)
+	if (!c->dead || c->in_cb)
 		return;
+	conn_free_protocols(c);
+	if (c->recv_busy || c->send_busy || c->timer_busy || c->dirty)
+		return; /* ops still out, or still linked on a dirty list */
 	close(c->fd);
 	tls_conn_free(c->tls);
 	net_buf_deinit(&c->plain);
@@ -406,14 +455,7 @@ static void conn_close(struct tconn *c, int err)
 			c->next->prev = c->prev;
 		s->nconns--;
 	}
-	if (c->gs) {
-		grpc_server_conn_free(c->gs);
-		c->gs = NULL;
-	}
-	if (c->gc) {
-		grpc_client_conn_free(c->gc); /* calls get UNAVAILABLE */
-		c->gc = NULL;
-	}
+	conn_free_protocols(c);
 	(void)shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_busy)
 		reactor_cancel(c->r, &c->recv_op);
@@ -620,13 +662,13 @@ void transport_server_free(struct transport_server *s)
 {
 	if (!s)
 		return;
+	drop_dirty(&s->dirty);
 	s->freeing = 1;
 	s->stopping = 1;
 	if (s->hook) {
 		reactor_remove_turn_hook(s->r, server_hook, s);
 		s->hook = 0;
 	}
-	s->dirty = NULL;
 	while (s->conns)
 		conn_close(s->conns, ERR_STOPPED);
 	if (s->accept_busy)
@@ -784,12 +826,12 @@ void transport_client_free(struct transport_client *cl)
 {
 	if (!cl)
 		return;
+	drop_dirty(&cl->dirty);
 	cl->freeing = 1;
 	if (cl->hook) {
 		reactor_remove_turn_hook(cl->r, client_hook, cl);
 		cl->hook = 0;
 	}
-	cl->dirty = NULL;
 	if (cl->conn)
 		conn_close(cl->conn, ERR_STOPPED);
 	client_maybe_free(cl);

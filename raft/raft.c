@@ -401,8 +401,8 @@ static void handle_vote(struct raft *r, struct raft_update *u, const struct raft
 	int can_vote = r->vote == m->from || (r->vote == 0 && r->leader == 0) ||
 		       (pre && m->term > r->term);
 #ifdef REGATTA_CANARY_DOUBLE_VOTE
-	if (!pre)
-		can_vote = 1; /* planted bug: a second vote in the same term */
+	if (!pre && r->role == RAFT_FOLLOWER)
+		can_vote = 1; /* planted bug: a follower votes a second time in the same term */
 #endif
 	struct raft_message resp;
 	memset(&resp, 0, sizeof(resp));
@@ -495,8 +495,12 @@ static void reply_stale(struct raft *r, struct raft_update *u, const struct raft
 static void receive(struct raft *r, struct raft_update *u, const struct raft_message *m)
 {
 	int termless = m->term == 0;
-	int quiesce_hb = m->type == RAFT_MSG_HEARTBEAT && (m->flags & RAFT_MSG_F_QUIESCE);
-	if (!quiesce_hb)
+	/* any message wakes a quiesced group, except the quiescing heartbeat itself and a heartbeat
+	 * reply from a follower that is caught up (the reply to that heartbeat) */
+	int quiet = (m->type == RAFT_MSG_HEARTBEAT && (m->flags & RAFT_MSG_F_QUIESCE)) ||
+		    (m->type == RAFT_MSG_HEARTBEAT_RESP && m->term == r->term && m->index >= r->last_index &&
+		     m->commit >= r->commit);
+	if (!quiet)
 		raft__unquiesce(r, u);
 
 	if (!termless && m->term > r->term) {

@@ -219,8 +219,9 @@ int raft_frame_add_msg(struct raft_frame_writer *w, const struct raft_message *m
 	return 0;
 }
 
-static uint64_t frame_checksum(const uint8_t *buf, size_t len)
+uint64_t raft_frame_checksum(const uint8_t *buf, size_t len)
 {
+	ASSERT(len >= RAFT_FRAME_HEADER_BYTES);
 	XXH3_state_t st;
 	XXH3_64bits_reset(&st);
 	XXH3_64bits_update(&st, buf, 24);
@@ -242,7 +243,7 @@ size_t raft_frame_finish(struct raft_frame_writer *w)
 	put_u32(h + 8, w->n_records);
 	put_u32(h + 12, 0);
 	put_u64(h + 16, w->from_node);
-	put_u64(h + 24, frame_checksum(w->buf, w->len));
+	put_u64(h + 24, raft_frame_checksum(w->buf, w->len));
 	return w->len;
 }
 
@@ -339,7 +340,7 @@ int raft_frame_decode(const uint8_t *buf, size_t len, uint64_t to_node, struct r
 	uint32_t n_rec = get_u32(buf + 8);
 	if ((size_t)body != len - RAFT_FRAME_HEADER_BYTES || n_rec > LIMIT_RAFT_FRAME_MSGS)
 		return ERR_PROTO;
-	if (get_u64(buf + 24) != frame_checksum(buf, len))
+	if (get_u64(buf + 24) != raft_frame_checksum(buf, len))
 		return ERR_CORRUPT;
 	f->from_node = get_u64(buf + 16);
 	if (f->from_node == 0 || f->from_node == to_node)

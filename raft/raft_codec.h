@@ -65,6 +65,10 @@ int raft_frame_add_msg(struct raft_frame_writer *w, const struct raft_message *m
 /* Seal the header and checksum; returns the frame length (0 if no records were added). */
 size_t raft_frame_finish(struct raft_frame_writer *w);
 
+/* The checksum a frame of len bytes must carry at [24, 32) (for fuzzers that mutate frames and
+ * want the structural checks exercised, not just the checksum). */
+uint64_t raft_frame_checksum(const uint8_t *buf, size_t len);
+
 /* One decoded frame. The caller provides the arrays; pointers refer into the frame bytes. */
 struct raft_frame {
 	uint64_t from_node;

@@ -138,7 +138,8 @@ static void handle_snapshot(struct raft *r, struct raft_update *u, const struct 
 		ack_app(r, u, m->from, s->index, raft__hs_seq_need(r));
 		return;
 	}
-	if (m->offset == 0) { /* a (re)start: offset 0 tells the caller to discard older staging */
+	int same = r->staging_active && r->staging.index == s->index && r->staging.term == s->term;
+	if (m->offset == 0 && !same) { /* a new snapshot: offset 0 tells the caller to drop older staging */
 		r->staging_active = 1;
 		r->staging = *s;
 		r->staging_next = 0;
@@ -152,8 +153,9 @@ static void handle_snapshot(struct raft *r, struct raft_update *u, const struct 
 		snap_resp(r, u, m, r->staging_next, m->offset > r->staging_next, r->seq_handed);
 		return;
 	}
-	if (r->chunk_pending) /* one chunk per update; the leader resends this one */
-		return;
+	if (r->chunk_pending || r->recs_count == LIMIT_RAFT_PERSIST_PENDING)
+		return; /* cannot hand it out in this step (its bytes live only as long as the event): the
+			 * leader resends it */
 	r->chunk_pending = 1;
 	r->chunk.meta = *s;
 	r->chunk.offset = m->offset;

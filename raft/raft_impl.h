@@ -50,6 +50,7 @@ struct raft_progress {
 	uint64_t snap_sent;  /* bytes sent */
 	uint64_t snap_acked; /* bytes the follower has durably staged */
 	uint64_t snap_size;
+	uint64_t snap_hb_acked; /* snap_acked at the previous heartbeat reply (stall detection) */
 };
 
 struct raft_cached {

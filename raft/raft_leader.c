@@ -219,6 +219,7 @@ static void start_snapshot(struct raft *r, struct raft_progress *pr)
 	pr->snap_index = r->snap.index;
 	pr->snap_size = r->snap.size_bytes;
 	pr->snap_sent = 0;
+	pr->snap_hb_acked = UINT64_MAX; /* the first heartbeat reply only records progress */
 	pr->snap_acked = 0;
 	inflight_reset(pr);
 }
@@ -678,8 +679,12 @@ void raft__leader_recv(struct raft *r, struct raft_update *u, const struct raft_
 			pr->need_append = 1;
 		if (pr->state == RAFT_PR_REPLICATE && inflight_full(r, pr))
 			inflight_free_first(r, pr);
-		if (pr->state == RAFT_PR_SNAPSHOT)
-			pr->snap_sent = pr->snap_acked; /* resend what was not acknowledged */
+		if (pr->state == RAFT_PR_SNAPSHOT) {
+			/* no acknowledgement since the last heartbeat reply: chunks were lost, resend */
+			if (pr->snap_acked == pr->snap_hb_acked)
+				pr->snap_sent = pr->snap_acked;
+			pr->snap_hb_acked = pr->snap_acked;
+		}
 		if (m->ctx > pr->read_acked && m->ctx <= r->read_round) {
 			pr->read_acked = m->ctx;
 			raft__leader_read_ready(r, u);
@@ -689,11 +694,15 @@ void raft__leader_recv(struct raft *r, struct raft_update *u, const struct raft_
 		if (!pr || pr->state != RAFT_PR_SNAPSHOT || m->index != pr->snap_index)
 			break;
 		pr->recent_active = 1;
-		if (m->flags & RAFT_MSG_F_REJECT) {
-			pr->snap_acked = m->offset <= pr->snap_size ? m->offset : 0;
-			pr->snap_sent = pr->snap_acked;
-		} else if (m->offset > pr->snap_acked && m->offset <= pr->snap_sent) {
+		if (m->offset > pr->snap_size)
+			break;
+		if (m->flags & RAFT_MSG_F_REJECT) { /* "I have exactly this much": resume there */
 			pr->snap_acked = m->offset;
+			pr->snap_sent = m->offset;
+		} else if (m->offset > pr->snap_acked) {
+			pr->snap_acked = m->offset;
+			if (pr->snap_sent < pr->snap_acked)
+				pr->snap_sent = pr->snap_acked;
 		}
 		break;
 	case RAFT_MSG_PROP:

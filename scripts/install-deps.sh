@@ -14,6 +14,7 @@ PACKAGES=(
   python3-h2 python3-snappy etcd-client
   # benchmarks: the real peers we compare against
   nghttp2-client etcd-server librocksdb-dev libgrpc++-dev
+  libprotobuf-dev  # headers for the gRPC C++ bench peer (bench/grpc_cpp)
 )
 
 missing=()

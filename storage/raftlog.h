@@ -14,10 +14,10 @@
  * batch of that turn — every group on the core — with ONE linked write+fdatasync; without one,
  * raftlog_flush() does the same synchronously through io_fs (tests, simulator, tools). At most
  * one write+fdatasync is in flight per log; batches gathered meanwhile go out together next.
- * When a batch is durable, on_durable(group, durable_index) runs once per group that had
- * mutations in it: everything submitted for that group before the batch was started — entries,
- * truncations, compactions, hard state — is durable, and durable_index is the group's last
- * index at that moment (lowered by any truncation submitted since).
+ * When a batch is durable, on_durable runs once per group that had mutations in it: everything
+ * submitted for that group before the batch was started — entries, truncations, compactions,
+ * hard state — is durable; it reports the group's durable index (its last index when the batch
+ * started, lowered by any truncation submitted since) and durable mutation count (seq).
  *
  * Durable index. For a group, durable_index d means: every entry of the current in-memory log
  * with index <= d is on disk. Truncating below d lowers d at once; a reset to base b lowers it
@@ -50,16 +50,18 @@
 struct raftlog;
 struct reactor;
 
-/* One log entry. For append: the caller's data (copied). For reads: valid during the callback. */
+/* One log entry. For append: the caller's data (copied). For reads: valid during the callback.
+ * Same fields, order and types as struct raft_entry (raft/raft.h). */
 struct raftlog_entry {
-	uint64_t index;
 	uint64_t term;
-	uint8_t type;  /* the Raft layer's entry type (normal, config change, ...); opaque here */
-	uint32_t len;  /* payload bytes, <= LIMIT_RAFTLOG_ENTRY_BYTES */
-	const void *data;
+	uint64_t index;
+	uint8_t type; /* the Raft layer's entry type (normal, config change, ...); opaque here */
+	uint32_t len; /* payload bytes, <= LIMIT_RAFTLOG_ENTRY_BYTES */
+	const uint8_t *data;
 };
 
-/* Raft's persistent state besides the log (Figure 2: currentTerm, votedFor; plus commit). */
+/* Raft's persistent state besides the log (Figure 2: currentTerm, votedFor; plus commit).
+ * Same fields as struct raft_hard_state (raft/raft.h). */
 struct raftlog_hard_state {
 	uint64_t term;
 	uint64_t vote;   /* node id voted for in term, 0 = none */
@@ -76,10 +78,23 @@ struct raftlog_group_info {
 	uint64_t floor;         /* retention floor set by the caller (0 = keep everything) */
 	int has_hard_state;
 	struct raftlog_hard_state hard_state; /* latest submitted (durable once reported) */
+	uint64_t submitted_seq; /* records written for this group since open (see below) */
+	uint64_t durable_seq;   /* the first durable_seq of them are durable */
+};
+
+/* A group commit's report for one group: everything submitted for it before the batch started
+ * is durable. seq counts the records written for the group since open (every mutating call that
+ * changes something writes at least one): the first `seq` of them are durable. The Raft glue maps it to
+ * RAFT_EVENT_PERSISTED: after submitting an update's state, note (submitted_seq, persist_seq);
+ * when a report's seq reaches it, that update is durable. */
+struct raftlog_durable {
+	uint64_t group;
+	uint64_t index; /* durable_index after this batch */
+	uint64_t seq;   /* durable_seq after this batch */
 };
 
 /* Runs once per group per durable batch (see "Group commit"). May call back into raftlog. */
-typedef void (*raftlog_durable_fn)(void *ctx, uint64_t group, uint64_t durable_index);
+typedef void (*raftlog_durable_fn)(void *ctx, const struct raftlog_durable *d);
 /* Runs once when the log fails for good (an fsync/write error); `what` names file and op. */
 typedef void (*raftlog_fatal_fn)(void *ctx, int err, const char *what);
 
@@ -108,6 +123,8 @@ const char *raftlog_open_error(void);
 void raftlog_close(struct raftlog *log);
 
 /* ---- mutations (buffered into the current batch; durable after the next group commit) ---- */
+
+/* Indices and terms are at most 2^62 (ERR_RANGE above): no arithmetic on them can overflow. */
 
 /* Append n >= 1 entries with consecutive indices to a group (created on first use). The first
  * index may be anywhere in [first_index, last_index + 1]: existing entries from it on are
@@ -146,6 +163,9 @@ int raftlog_group_info(const struct raftlog *log, uint64_t group, struct raftlog
 /* Term of the entry at index; index == base_index gives base_term. ERR_RANGE outside
  * [base_index, last_index], ERR_NOTFOUND for an unknown group. */
 int raftlog_term(const struct raftlog *log, uint64_t group, uint64_t index, uint64_t *term) WUR;
+/* The group's mutation counter (raftlog_group_info().submitted_seq), 0 for an unknown group:
+ * cheap, for the Raft glue after each update. */
+uint64_t raftlog_group_seq(const struct raftlog *log, uint64_t group);
 
 /* Read entries [lo, hi) of a group in order, calling fn for each until max_bytes of payload
  * were delivered (at least one entry is always delivered) or fn returns non-zero (stops, and
@@ -173,15 +193,6 @@ int raftlog_flush(struct raftlog *log) WUR;
  * Needs a real file system (io_file_fd() >= 0). */
 int raftlog_attach(struct raftlog *log, struct reactor *r) WUR;
 void raftlog_detach(struct raftlog *log);
-
-/* Batch ids, for callers that map their own sequence numbers onto durability (the Raft core's
- * persist_seq: an update may carry only a hard state, which moves no durable_index). Group
- * commits are numbered 1, 2, ... in the order they start. Everything submitted before a call
- * to raftlog_submitted_batch() is durable once raftlog_durable_batch() >= the id it returned
- * (when nothing is waiting, the id is already durable). raftlog_durable_batch() is advanced
- * before the batch's on_durable callbacks run. Both are in-memory counters, reset at open. */
-uint64_t raftlog_submitted_batch(const struct raftlog *log);
-uint64_t raftlog_durable_batch(const struct raftlog *log);
 
 /* 0, or the sticky fatal error. */
 int raftlog_error(const struct raftlog *log);

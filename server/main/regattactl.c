@@ -54,7 +54,7 @@ struct opts {
 struct ctx {
 	struct opts o;
 	struct grpc_client_sync *conn;
-	const char *endpoint;
+	char endpoint[512];
 	struct arena arena;
 	struct net_buf resp;
 	char auth[LIMIT_H2_MAX_HEADER_LIST_BYTES];
@@ -150,7 +150,7 @@ static int connect_any(struct ctx *c)
 		last = grpc_client_sync_open(url, use_tls ? &tc : NULL,
 					     (uint64_t)(c->o.timeout_s * 1e9), &c->conn);
 		if (last == 0) {
-			c->endpoint = ep;
+			snprintf(c->endpoint, sizeof c->endpoint, "%s", ep);
 			return 0;
 		}
 		fprintf(stderr, "regattactl: %s: %s\n", url, err_str(last));

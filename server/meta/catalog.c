@@ -178,6 +178,7 @@ void catalog_close_noflush(struct catalog *c)
 }
 
 uint64_t catalog_applied_index(const struct catalog *c) { return lsm_tree_applied_index(c->tree); }
+struct lsm_tree *catalog_tree(struct catalog *c) { return c->tree; }
 size_t catalog_tables(const struct catalog *c) { return c->n_tables; }
 const struct catalog_table *catalog_table_at(const struct catalog *c, size_t i)
 {

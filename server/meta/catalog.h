@@ -51,6 +51,8 @@ int catalog_open(const char *dir, const struct lsm_options *o, struct catalog **
 int catalog_close(struct catalog *c) WUR;
 void catalog_close_noflush(struct catalog *c);
 uint64_t catalog_applied_index(const struct catalog *c);
+/* The tree under the catalogue (checkpoints for Raft snapshots, stats). */
+struct lsm_tree *catalog_tree(struct catalog *c);
 
 /* Apply the MetaCommand bytes committed at index. A command that cannot apply (name taken,
  * unknown table, bad bytes) changes nothing but the applied index and reports why in

@@ -13,6 +13,7 @@
 #include "server/version.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,9 +344,18 @@ static int core_start(struct core_ctx *cc)
 	hc.on_catalog_change = cc->core == 0 ? node_on_catalog_change : NULL;
 	hc.on_fatal = on_host_fatal;
 	int rc = host_open(&hc, &cc->host);
+	atomic_fetch_add(&n->engines_opened, 1);
 	if (rc) {
 		LOG_ERROR("core %d: cannot open its engine in %s: %s", cc->core, n->cfg.data_dir, err_str(rc));
 		return rc;
+	}
+	/* Every core's engine start has scanned the table directories before any core creates
+	 * one (a start removes unfinished directories, and cannot tell whose they are). */
+	for (int waited_ms = 0; atomic_load(&n->engines_opened) < n->cores; waited_ms++) {
+		if (waited_ms > 600000 || n->fatal)
+			return ERR_TIMEOUT;
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
 	}
 	rc = host_attach(cc->host, cc->r);
 	if (rc)
@@ -405,6 +415,8 @@ static void core_init(struct runtime *rt, int core, struct reactor *r, void *arg
 	struct core_ctx *cc = n->core[core];
 	cc->r = r;
 	log_set_core_id(core);
+	/* runtime_start returns only after every init: the cores may post before it did */
+	__atomic_store_n(&n->rt, rt, __ATOMIC_RELEASE);
 	int rc = core_start(cc);
 	if (rc) {
 		n->fatal = 1;

@@ -16,6 +16,7 @@
 #include "server/engine/host.h"
 #include "server/node/config.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct core_ctx;
@@ -53,6 +54,9 @@ struct node {
 	uint64_t voters[LIMIT_RAFT_NODES_MAX];
 	uint32_t n_voters;
 	int fatal;
+	/* Engines opened so far (failed ones too): no core creates a table directory before every
+	 * engine's start has scanned them (a start removes unfinished ones). */
+	_Atomic int engines_opened;
 };
 
 struct core_ctx {

@@ -95,6 +95,8 @@ enum rl_dec rl_record_decode(const unsigned char *p, size_t avail, uint64_t seq,
 	/* Checksummed, so a bad value here was written by us: still refuse nonsense. */
 	if ((kind == RL_KIND_ENTRY || kind == RL_KIND_TRUNCATE || kind == RL_KIND_RESET) && out->index == 0)
 		return RL_DEC_BAD;
+	if (out->index > RL_INDEX_MAX || out->term > RL_INDEX_MAX)
+		return RL_DEC_BAD;
 	return RL_DEC_OK;
 }
 

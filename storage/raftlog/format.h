@@ -26,6 +26,7 @@
 #define RL_HS_PAYLOAD_BYTES 8u             /* hard state: vote (term and commit are in the header) */
 #define RL_SEG_NAME_SUFFIX ".rlog"
 #define RL_SEG_NAME_BYTES 22               /* 16 hex digits + ".rlog" + NUL */
+#define RL_INDEX_MAX (1ull << 62)          /* indices and terms above are refused: no overflow */
 
 enum rl_kind {
 	RL_KIND_ENTRY = 1,      /* term, index, entry type, payload */

@@ -39,6 +39,9 @@ struct rl_group {
 	/* Durability bookkeeping (raftlog.c). */
 	uint64_t durable;      /* every current entry <= durable is on disk */
 	uint64_t cycle_target; /* durable index once the batch in flight completes */
+	uint64_t submitted_seq; /* records written for this group since open */
+	uint64_t durable_seq;   /* of which durable */
+	uint64_t cycle_seq;     /* durable_seq once the batch in flight completes */
 	unsigned dirty : 1;    /* has records in the collecting batch */
 	unsigned in_cycle : 1; /* has records in the batch in flight */
 

@@ -81,7 +81,6 @@ struct raftlog {
 	uint64_t *cycle; /* group ids with records in the batch in flight */
 	size_t ncycle, cycle_cap;
 	uint64_t cycles_started;
-	uint64_t cycles_done; /* group commits that became durable (batch ids up to it) */
 	int in_callbacks;
 
 	int failed; /* sticky fatal error, 0 if fine */

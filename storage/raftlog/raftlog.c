@@ -123,6 +123,7 @@ static struct rl_loc emit(struct raftlog *log, struct rl_group *g, struct rl_rec
 	if (r->kind == RL_KIND_ENTRY)
 		b->entries++;
 	if (g) {
+		g->submitted_seq++;
 		int rc = rl_seg_note(log, act, g, r->kind == RL_KIND_ENTRY ? r->index : 0);
 		ASSERT(rc == 0); /* reserved */
 		if (!g->dirty) {
@@ -170,6 +171,8 @@ int raftlog_append(struct raftlog *log, uint64_t group, const struct raftlog_ent
 			return ERR_TOOBIG;
 		if ((v[k].len && !v[k].data) || v[k].index != v[0].index + k || v[k].index == 0)
 			return ERR_INVAL;
+		if (v[k].index > RL_INDEX_MAX || v[k].term > RL_INDEX_MAX)
+			return ERR_RANGE;
 		if (k > 0 && v[k].term < v[k - 1].term)
 			return ERR_INVAL;
 		bytes += rl_record_size(v[k].len);
@@ -236,6 +239,8 @@ int raftlog_compact(struct raftlog *log, uint64_t group, uint64_t index, uint64_
 	struct rl_group *g = rl_map_get(&log->groups, group);
 	if (!g)
 		return ERR_NOTFOUND;
+	if (index > RL_INDEX_MAX || term > RL_INDEX_MAX)
+		return ERR_RANGE;
 	if (index <= g->base)
 		return 0;
 	if (index <= g->last && rl_group_term_at(g, index) != term)
@@ -260,6 +265,8 @@ int raftlog_reset(struct raftlog *log, uint64_t group, uint64_t index, uint64_t 
 		return rc;
 	if (index == 0)
 		return ERR_INVAL;
+	if (index > RL_INDEX_MAX || term > RL_INDEX_MAX)
+		return ERR_RANGE;
 	rc = batch_reserve(log, rl_record_size(0), 1);
 	if (rc)
 		return rc;
@@ -282,6 +289,8 @@ int raftlog_set_hard_state(struct raftlog *log, uint64_t group, const struct raf
 	if (rc)
 		return rc;
 	struct rl_group *g = rl_map_get(&log->groups, group);
+	if (hs->term > RL_INDEX_MAX || hs->commit > RL_INDEX_MAX)
+		return ERR_RANGE;
 	if (g && g->has_hs) {
 		if (memcmp(&g->hs, hs, sizeof *hs) == 0)
 			return 0;
@@ -437,6 +446,7 @@ int rl_cycle_begin(struct raftlog *log, struct rl_batch **out, struct io_file **
 		g->dirty = 0;
 		g->in_cycle = 1;
 		g->cycle_target = g->last;
+		g->cycle_seq = g->submitted_seq;
 		log->cycle[w++] = g->id;
 	}
 	log->ncycle = w;
@@ -462,7 +472,6 @@ void rl_cycle_end(struct raftlog *log, int rc)
 	if (b->seq == rl_seg_active(log)->seq)
 		log->written_end = (uint64_t)b->off + b->len;
 	log->stats.batches++;
-	log->cycles_done = log->cycles_started; /* batches start only after the previous is durable */
 	log->stats.entries_written += b->entries;
 	log->stats.bytes_written += b->len;
 	log->inflight = -1;
@@ -480,8 +489,11 @@ void rl_cycle_end(struct raftlog *log, int rc)
 		g->in_cycle = 0;
 		ASSERT(g->cycle_target <= g->last || g->cycle_target <= g->base);
 		g->durable = g->cycle_target;
-		if (log->cfg.on_durable)
-			log->cfg.on_durable(log->cfg.ctx, g->id, g->durable);
+		g->durable_seq = g->cycle_seq;
+		if (log->cfg.on_durable) {
+			struct raftlog_durable d = {.group = g->id, .index = g->durable, .seq = g->durable_seq};
+			log->cfg.on_durable(log->cfg.ctx, &d);
+		}
 		if (log->failed)
 			break;
 	}
@@ -641,9 +653,17 @@ int raftlog_group_info(const struct raftlog *log, uint64_t group, struct raftlog
 		.floor = g->floor,
 		.has_hard_state = g->has_hs,
 		.hard_state = g->hs,
+		.submitted_seq = g->submitted_seq,
+		.durable_seq = g->durable_seq,
 	};
 	ASSERT(out->durable_index <= out->last_index);
 	return 0;
+}
+
+uint64_t raftlog_group_seq(const struct raftlog *log, uint64_t group)
+{
+	const struct rl_group *g = rl_map_get(&log->groups, group);
+	return g ? g->submitted_seq : 0;
 }
 
 int raftlog_term(const struct raftlog *log, uint64_t group, uint64_t index, uint64_t *term)
@@ -708,14 +728,6 @@ int raftlog_groups(const struct raftlog *log, raftlog_group_fn fn, void *ctx)
 }
 
 int raftlog_error(const struct raftlog *log) { return log->failed; }
-
-uint64_t raftlog_submitted_batch(const struct raftlog *log)
-{
-	/* the collecting batch gets the next id when it starts; an empty one needs none */
-	return log->batches[log->cur].len > 0 ? log->cycles_started + 1 : log->cycles_started;
-}
-
-uint64_t raftlog_durable_batch(const struct raftlog *log) { return log->cycles_done; }
 
 int raftlog_busy(const struct raftlog *log)
 {

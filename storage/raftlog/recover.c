@@ -478,7 +478,8 @@ int raftlog_open(const struct raftlog_config *cfg, struct raftlog **out)
 		rl_set_open_error("list %s: %s", log->dir, err_str(rc));
 		goto err;
 	}
-	qsort(list.v, list.n, sizeof *list.v, cmp_u64);
+	if (list.n > 1)
+		qsort(list.v, list.n, sizeof *list.v, cmp_u64);
 	sc.seqs = list.v;
 	sc.n = list.n;
 	rc = recover_segments(&sc);

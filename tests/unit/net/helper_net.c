@@ -138,6 +138,30 @@ static void hold_cancel(struct grpc_call *call, int status)
 	struct svc *svc = grpc_call_method_ctx(call);
 	svc->cancels++;
 	svc->last_cancel_status = status;
+	/* Owned since on_start: a call the test does not hold is released here (the contract). */
+	for (int i = 0; i < svc->nheld; i++)
+		if (svc->held[i] == call)
+			return;
+	cr_assert_eq(grpc_call_finish(call, GRPC_STATUS_OK, NULL), ERR_CANCELED);
+}
+
+static void reject_start(struct grpc_call *call)
+{
+	cr_assert_eq(grpc_call_finish(call, GRPC_STATUS_PERMISSION_DENIED, "no token"), 0);
+}
+
+static void never_msg(struct grpc_call *call, const uint8_t *msg, size_t len)
+{
+	(void)call;
+	(void)msg;
+	(void)len;
+	cr_assert_fail("callback after grpc_call_finish");
+}
+
+static void never_half(struct grpc_call *call)
+{
+	(void)call;
+	cr_assert_fail("callback after grpc_call_finish");
 }
 
 void svc_register(struct grpc_server *s, struct svc *svc)
@@ -153,12 +177,20 @@ void svc_register(struct grpc_server *s, struct svc *svc)
 		 .on_half_close = bidi_half, .ctx = svc},
 		{.path = "/test.Echo/Hang", .kind = GRPC_METHOD_UNARY, .on_start = hold_start,
 		 .on_message = hold_msg, .on_cancel = hold_cancel, .ctx = svc},
+		{.path = "/test.Echo/Reject", .kind = GRPC_METHOD_UNARY, .on_start = reject_start,
+		 .on_message = never_msg, .ctx = svc},
+		{.path = "/test.Echo/RejectStream", .kind = GRPC_METHOD_CLIENT_STREAMING, .on_start = reject_start,
+		 .on_message = never_msg, .on_half_close = never_half, .ctx = svc},
+		{.path = "/test.Echo/BidiQuiet", .kind = GRPC_METHOD_BIDI, .on_message = bidi_msg, .ctx = svc},
 	};
 	for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
 		cr_assert_eq(grpc_server_register(s, &ms[i]), 0);
 	cr_assert_eq(grpc_server_register(s, &ms[0]), ERR_EXISTS);
 	struct grpc_method bad = {.path = "nope", .on_message = unary_msg};
 	cr_assert_eq(grpc_server_register(s, &bad), ERR_INVAL);
+	struct grpc_method nohalf = {.path = "/test.Echo/X", .kind = GRPC_METHOD_CLIENT_STREAMING,
+				     .on_message = unary_msg};
+	cr_assert_eq(grpc_server_register(s, &nohalf), ERR_INVAL);
 }
 
 /* ---- pair ---- */

@@ -444,3 +444,44 @@ Test(grpc_inmem, client_keepalive)
 	cr_assert_eq(grpc_call_finish(svc.held[0], GRPC_STATUS_OK, NULL), ERR_CANCELED);
 	pair_deinit(&p);
 }
+
+Test(grpc_inmem, no_callback_after_finish_and_no_owner_before_first_callback)
+{
+	struct pair p;
+	pair_init(&p, NULL, NULL, &svc);
+	struct result r;
+	/* finished in on_start; the request message and half-close that follow reach nobody */
+	unary(&p, "/test.Echo/Reject", "x", 1, NULL, &r);
+	cr_assert_eq(r.status, GRPC_STATUS_PERMISSION_DENIED);
+	memset(&r, 0, sizeof r);
+	struct grpc_client_call *call;
+	cr_assert_eq(grpc_client_call_start(p.cc, "/test.Echo/RejectStream", NULL, &result_ops, &r, &call), 0);
+	pair_pump(&p);
+	cr_assert(r.done);
+	cr_assert_eq(r.status, GRPC_STATUS_PERMISSION_DENIED);
+	/* HEADERS only, then a reset: the handler never owned it, the layer frees it (ASan) */
+	memset(&r, 0, sizeof r);
+	cr_assert_eq(grpc_client_call_start(p.cc, "/test.Echo/Unary", NULL, &result_ops, &r, &call), 0);
+	pair_pump(&p);
+	cr_assert_eq(grpc_server_conn_active_calls(p.sc), 1);
+	grpc_client_call_cancel(call);
+	pair_pump(&p);
+	cr_assert_eq(grpc_server_conn_active_calls(p.sc), 0);
+	/* same, but the connection goes away */
+	memset(&r, 0, sizeof r);
+	cr_assert_eq(grpc_client_call_start(p.cc, "/test.Echo/Unary", NULL, &result_ops, &r, &call), 0);
+	pair_pump(&p);
+	/* a BIDI call with no callback delivered before half-close is answered OK */
+	struct result q;
+	memset(&q, 0, sizeof q);
+	struct grpc_client_call *bidi;
+	cr_assert_eq(grpc_client_call_start(p.cc, "/test.Echo/BidiQuiet", NULL, &result_ops, &q, &bidi), 0);
+	cr_assert_eq(grpc_client_call_close_send(bidi), 0);
+	pair_pump(&p);
+	cr_assert(q.done);
+	cr_assert_eq(q.status, GRPC_STATUS_OK);
+	cr_assert_eq(svc.cancels, 0);
+	pair_deinit(&p);
+	cr_assert(r.done);
+	cr_assert_eq(svc.cancels, 0);
+}

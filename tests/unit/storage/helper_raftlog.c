@@ -7,11 +7,12 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-static void on_durable(void *ctx, uint64_t group, uint64_t index)
+static void on_durable(void *ctx, const struct raftlog_durable *d)
 {
 	struct rlt *t = ctx;
-	cr_assert_lt(group, RLT_GROUPS_MAX);
-	t->durable[group] = index;
+	cr_assert_lt(d->group, RLT_GROUPS_MAX);
+	t->durable[d->group] = d->index;
+	t->durable_seq[d->group] = d->seq;
 	t->reports++;
 }
 
@@ -27,13 +28,14 @@ int rlt_open(struct rlt *t)
 {
 	struct raftlog_config cfg = {
 		.fs = t->fs,
-		.dir = RLT_DIR,
+		.dir = t->dir ? t->dir : RLT_DIR,
 		.segment_bytes = t->segment_bytes,
 		.on_durable = on_durable,
 		.on_fatal = on_fatal,
 		.ctx = t,
 	};
 	t->log = NULL;
+	memset(t->durable_seq, 0, sizeof t->durable_seq); /* counters restart with the log */
 	return raftlog_open(&cfg, &t->log);
 }
 

@@ -13,9 +13,11 @@
 
 struct rlt {
 	struct io_fs *fs;
+	const char *dir; /* NULL: RLT_DIR */
 	struct raftlog *log;
 	uint64_t segment_bytes;
 	uint64_t durable[RLT_GROUPS_MAX]; /* last durable index reported, by group id */
+	uint64_t durable_seq[RLT_GROUPS_MAX];
 	uint64_t reports;                /* on_durable calls */
 	int fatal_err;
 	int fatal_calls;

@@ -5,10 +5,26 @@
 
 #include "core/io_fs_sim.h"
 #include "core/limits.h"
+#include "raft/raft.h"
 
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The server glue hands Raft's entries and hard state to the log as they are. */
+#define SAME_FIELD(a, b, f) (offsetof(struct a, f) == offsetof(struct b, f) && \
+			     sizeof(((struct a *)0)->f) == sizeof(((struct b *)0)->f))
+_Static_assert(sizeof(struct raftlog_entry) == sizeof(struct raft_entry) &&
+		       SAME_FIELD(raftlog_entry, raft_entry, term) && SAME_FIELD(raftlog_entry, raft_entry, index) &&
+		       SAME_FIELD(raftlog_entry, raft_entry, type) && SAME_FIELD(raftlog_entry, raft_entry, len) &&
+		       SAME_FIELD(raftlog_entry, raft_entry, data),
+	       "struct raftlog_entry has the layout of struct raft_entry");
+_Static_assert(sizeof(struct raftlog_hard_state) == sizeof(struct raft_hard_state) &&
+		       SAME_FIELD(raftlog_hard_state, raft_hard_state, term) &&
+		       SAME_FIELD(raftlog_hard_state, raft_hard_state, vote) &&
+		       SAME_FIELD(raftlog_hard_state, raft_hard_state, commit),
+	       "struct raftlog_hard_state has the layout of struct raft_hard_state");
 
 static struct raftlog_group_info info(struct rlt *t, uint64_t g)
 {
@@ -42,11 +58,21 @@ Test(raftlog_basic, append_read_flush_reopen)
 	cr_assert(!raftlog_busy(t.log));
 	cr_assert_eq(t.durable[1], 100);
 	cr_assert_eq(t.reports, 1, "one report per group per batch");
+	cr_assert_eq(raftlog_group_seq(t.log, 1), 100);
+	cr_assert_eq(t.durable_seq[1], 100);
+	/* Mutations after a batch started are not covered by its report. */
+	cr_assert_eq(rlt_append(&t, 1, 101, 3), 0);
+	cr_assert_eq(raftlog_group_seq(t.log, 1), 101);
+	cr_assert_eq(raftlog_truncate(t.log, 1, 101), 0);
+	cr_assert_eq(raftlog_group_seq(t.log, 1), 102);
+	cr_assert_eq(raftlog_flush(t.log), 0);
+	cr_assert_eq(t.durable_seq[1], 102);
+	cr_assert_eq(t.durable[1], 100);
 	cr_assert_eq(info(&t, 1).durable_index, 100);
 	struct raftlog_stats st;
 	raftlog_stats(t.log, &st);
-	cr_assert_eq(st.syncs, 1);
-	cr_assert_eq(st.entries_written, 100);
+	cr_assert_eq(st.syncs, 2);
+	cr_assert_eq(st.entries_written, 101);
 	reopen(&t);
 	gi = info(&t, 1);
 	cr_assert_eq(gi.last_index, 100);

@@ -85,6 +85,7 @@ static void check_group(struct model *m, uint64_t id, int deep)
 	M_CHECK(m, gi.last_term == mterm(g, g->last), "group %" PRIu64 " last term", id);
 	M_CHECK(m, gi.durable_index == g->durable, "group %" PRIu64 " durable %" PRIu64 " model %" PRIu64,
 		id, gi.durable_index, g->durable);
+	M_CHECK(m, gi.durable_seq <= gi.submitted_seq, "group %" PRIu64 " durable seq", id);
 	M_CHECK(m, gi.has_hard_state == g->has_hs, "group %" PRIu64 " hard state presence", id);
 	if (g->has_hs)
 		M_CHECK(m, memcmp(&gi.hard_state, &g->hs, sizeof g->hs) == 0, "group %" PRIu64 " hard state", id);
@@ -171,6 +172,8 @@ static void op_compact(struct model *m, uint64_t id)
 		if (at > MAXI)
 			return;
 		term = mterm(g, g->last) + prng_below(&m->rng, 2);
+		if (term == 0)
+			term = 1; /* the model never uses term 0 (see crash_and_check) */
 	}
 	int rc = raftlog_compact(m->t.log, id, at, term);
 	M_CHECK(m, rc == 0, "compact: %s", err_str(rc));
@@ -265,6 +268,8 @@ static void committed(struct model *m)
 		g->durable = g->last;
 		struct raftlog_group_info gi;
 		M_CHECK(m, raftlog_group_info(m->t.log, id, &gi) == 0, "group %" PRIu64 " after commit", id);
+		M_CHECK(m, gi.durable_seq == gi.submitted_seq || raftlog_busy(m->t.log),
+			"group %" PRIu64 " everything submitted is durable after a commit", id);
 		if (gi.base_index != g->base) {
 			M_CHECK(m, gi.base_index > g->base && gi.base_index <= g->floor && gi.base_index <= g->last,
 				"group %" PRIu64 ": retention moved base %" PRIu64 " -> %" PRIu64 " (floor %" PRIu64 ")",
@@ -317,6 +322,11 @@ static void crash_and_check(struct model *m)
 						gi.base_index, gi.last_index);
 				}
 			}
+			/* A base always comes with its term (the model never uses term 0): a base
+			 * without one means recovery restarted the group and lost the record that
+			 * says where it starts. */
+			M_CHECK(m, gi.base_index == 0 || gi.base_term > 0,
+				"group %" PRIu64 " recovered base %" PRIu64 " without its term", id, gi.base_index);
 			/* The hard state is the acknowledged one or one submitted after it. */
 			if (g->exists && g->acked_hs_valid && !g->hs_overflow && !g->dropped_since) {
 				M_CHECK(m, gi.has_hard_state, "group %" PRIu64 " hard state lost", id);
@@ -364,8 +374,12 @@ static void crash_and_check(struct model *m)
 	}
 }
 
+static int trace;
+#define TRACE(...) do { if (trace) printf(__VA_ARGS__); } while (0)
+
 static void run_one(uint64_t seed, uint64_t steps)
 {
+	trace = getenv("RAFTLOG_TRACE") != NULL;
 	struct model *m = calloc(1, sizeof *m);
 	m->seed = seed;
 	prng_init(&m->rng, seed);
@@ -374,6 +388,9 @@ static void run_one(uint64_t seed, uint64_t steps)
 	for (m->steps = 0; m->steps < steps; m->steps++) {
 		uint64_t id = prng_range(&m->rng, 1, MG);
 		uint64_t r = prng_below(&m->rng, 1000);
+		TRACE("step %llu g%llu r=%llu base %llu last %llu floor %llu\n", (unsigned long long)m->steps,
+		      (unsigned long long)id, (unsigned long long)r, (unsigned long long)m->g[id].base,
+		      (unsigned long long)m->g[id].last, (unsigned long long)m->g[id].floor);
 		if (r < 450)
 			op_append(m, id);
 		else if (r < 500)
@@ -395,7 +412,7 @@ static void run_one(uint64_t seed, uint64_t steps)
 			committed(m);
 		} else if (r < 960) {
 			/* A failed fdatasync: fatal; the write may or may not survive the crash. */
-			io_fs_sim_fault_after(m->t.fs, prng_below(&m->rng, 3), ERR_IO, 0);
+			io_fs_sim_fault_after(m->t.fs, prng_below(&m->rng, 8), ERR_IO, 0);
 			int rc = raftlog_flush(m->t.log);
 			io_fs_sim_fault_clear(m->t.fs);
 			if (rc == 0) {
