@@ -3,13 +3,19 @@
  * asserts nothing. The yardstick for "1-client Put p50 within 1.5x of fdatasync latency"
  * (bench/etcd_vs_regatta.sh runs it in the directory where the servers keep their data).
  *
- * Two cases, each `count` times (default 500) with `bytes` per write (default 4096):
+ * Two file cases, each `count` times (default 500) with `bytes` per write (default 4096):
  *   prealloc: pwrite over a region written and synced beforehand, then fdatasync — only the
  *             data must reach the disk (a write-ahead log that preallocates its segments);
  *   append:   pwrite past the end of the file, then fdatasync — the size changes too, so the
  *             file system also journals metadata (a log that grows its file).
- * Output: one line per case, `case=<name> n=<count> bytes=<b> p50_us=.. p90_us=.. p99_us=..
- * mean_us=.. max_us=..`, easy to read by scripts. The test file is removed at the end.
+ * each run twice:
+ *   idle:  nothing else runs on our CPU, so it may go idle while the disk works;
+ *   awake: a spinning thread keeps our CPU busy. On a VM the difference can be large: an idle
+ *          vCPU is woken for the I/O completion only at the host's next tick (measured here:
+ *          ~4 ms idle vs ~0.1 ms awake). A busy server sees the awake number; a lone request
+ *          on an idle machine may see the idle one.
+ * Output: one line per case, `case=<file>-<cpu> n=<count> bytes=<b> p50_us=.. p90_us=..
+ * p99_us=.. mean_us=.. max_us=..`, easy to read by scripts. The test file is removed at the end.
  *
  * usage: bench_fdatasync DIR [count] [bytes]
  */
@@ -18,6 +24,9 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +47,44 @@ static double pct_us(const uint64_t *v, size_t n, double p)
 	if (i >= n)
 		i = n - 1;
 	return (double)v[i] / 1000.0;
+}
+
+static atomic_int spin_stop;
+
+static void *spin_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&spin_stop, memory_order_relaxed))
+		;
+	return NULL;
+}
+
+/* Pin the calling thread and a spinner to the CPU we are on; join with spin_end. */
+static int spin_start(pthread_t *t)
+{
+	int cpu = sched_getcpu();
+	if (cpu < 0)
+		return -1;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET((size_t)cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof set, &set))
+		return -1;
+	atomic_store(&spin_stop, 0);
+	if (pthread_create(t, NULL, spin_main, NULL))
+		return -1;
+	if (pthread_setaffinity_np(*t, sizeof set, &set)) {
+		atomic_store(&spin_stop, 1);
+		pthread_join(*t, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void spin_end(pthread_t t)
+{
+	atomic_store(&spin_stop, 1);
+	pthread_join(t, NULL);
 }
 
 static int run_case(const char *name, int fd, int append, size_t count, size_t bytes,
@@ -97,8 +144,18 @@ int main(int argc, char **argv)
 			goto out;
 	if (fsync(fd))
 		goto out;
-	if (run_case("prealloc", fd, 0, count, bytes, buf, lat) ||
-	    run_case("append", fd, 1, count, bytes, buf, lat))
+	if (run_case("prealloc-idle", fd, 0, count, bytes, buf, lat) ||
+	    run_case("append-idle", fd, 1, count, bytes, buf, lat))
+		goto out;
+	pthread_t spinner;
+	if (spin_start(&spinner)) {
+		fprintf(stderr, "bench_fdatasync: cannot start the spinning thread\n");
+		goto out;
+	}
+	int brc = run_case("prealloc-awake", fd, 0, count, bytes, buf, lat) ||
+		  run_case("append-awake", fd, 1, count, bytes, buf, lat);
+	spin_end(spinner);
+	if (brc)
 		goto out;
 	rc = 0;
 out:
