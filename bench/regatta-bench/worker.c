@@ -262,6 +262,10 @@ static void client_kick(struct client *cl)
 	if (cl->dead || w->stopping || w->remaining == 0 || cl->remaining == 0)
 		return;
 	struct conn *c = cl->conn;
+	if (c->gave_up) {
+		client_stop(cl);
+		return;
+	}
 	struct grpc_client_conn *gc = c->ready && c->tc ? transport_client_grpc(c->tc) : NULL;
 	if (!gc || !grpc_client_conn_usable(gc))
 		return; /* kicked again when the connection is ready */
