@@ -20,8 +20,9 @@
 # (`taskset`), so the load generator never takes CPU from the servers and both servers get the
 # same single core; --pin shared puts everything on both CPUs, --pin none pins nothing.
 #
-# Bounded: a few minutes with the defaults (5 s per run, 1M keys for memory); --duration,
-# --rss-keys, --full make it longer, --quick shorter. Servers are stopped (by the pids this
+# Bounded: about 7 minutes with the defaults on this machine (5 s per run; loading etcd with the
+# 1M keys for the memory test is about 3 of them); --duration, --full make it longer, --quick
+# (2 s runs, 100k keys, about 1.5 minutes) or --rss-keys 0 shorter. Servers are stopped (by the pids this
 # script started) and data directories removed on exit.
 #
 # usage: bench/etcd_vs_regatta.sh [--build-dir DIR] [options]   (--help lists them)
