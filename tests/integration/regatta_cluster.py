@@ -82,7 +82,7 @@ class Node:
                 "--raft.node-id", str(self.id),
                 "--raft.address", "127.0.0.1:%d" % self.raft_port,
                 "--raft.initial-members", c.members(),
-                "--api.address", "http://127.0.0.1:%d" % self.api_port,
+                "--api.address", "%s://127.0.0.1:%d" % ("https" if c.api_tls else "http", self.api_port),
                 "--dev-mode"] + list(c.extra_args)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, env=c.env)
@@ -133,8 +133,9 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, build_dir, work, n=3, cores=1, extra_args=(), env=None):
+    def __init__(self, build_dir, work, n=3, cores=1, extra_args=(), env=None, api_tls=False):
         self.build_dir = build_dir
+        self.api_tls = api_tls
         self.work = work
         self.cores = cores
         self.extra_args = extra_args
