@@ -612,11 +612,6 @@ def main():
     files = sorted(p for p in (os.path.relpath(os.path.join(d, f), proto_dir)
                                for d, _, fs in os.walk(proto_dir) for f in fs if f.endswith(".proto"))
                    if p.startswith(public))
-    # proto/test/ holds the interop tests' own service (regatta.test.v1.Echo), not part of the
-    # API checked here (and its python package `test` would collide with the standard library's).
-    files = sorted(os.path.relpath(os.path.join(d, f), proto_dir)
-                   for d, _, fs in os.walk(proto_dir) for f in fs if f.endswith(".proto"))
-    files = [f for f in files if not f.startswith("test" + os.sep)]
     with tempfile.TemporaryDirectory() as gen:
         subprocess.run(["protoc", f"-I{proto_dir}", f"--python_out={gen}",
                         f"--grpc_out={gen}", "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"]
