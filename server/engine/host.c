@@ -692,6 +692,8 @@ void host__turn_work(struct host *h, int sync)
 		raft_multi_flush(&h->multi);
 }
 
+int host_log_busy(const struct host *h) { return h->log && raftlog_busy(h->log); }
+
 int host_turn(struct host *h)
 {
 	if (h->fatal)

@@ -95,9 +95,13 @@ void host_close(struct host *h);
 /* Tests: a process crash. Nothing more is written; pending callbacks are dropped silently. */
 void host_crash(struct host *h);
 
-/* Reactor mode (host_reactor.c): group commit and frame output at the end of every turn. */
+/* Reactor mode (host_reactor.c): group commit and frame output at the end of every turn.
+ * Detach (and close) only while host_log_busy() is 0: run the reactor until the write in flight
+ * completed. Needs a real file system (io_fs_posix). */
 int host_attach(struct host *h, struct reactor *r) WUR;
 void host_detach(struct host *h);
+/* 1 while the core's Raft log has a write in flight or mutations waiting for a group commit. */
+int host_log_busy(const struct host *h);
 
 /* ---- tables ------------------------------------------------------------------------------- */
 

@@ -35,6 +35,8 @@ struct cl_node {
 	uint64_t id;
 	struct io_fs *fs;
 	struct host *h;
+	struct reactor *r; /* opt.reactors */
+	char dir[256];
 	uint64_t incarnation;
 	uint64_t frames_out; /* frames this node sent (all time) */
 	uint64_t bytes_out;
@@ -47,6 +49,9 @@ struct cl_options {
 	uint64_t memtable_bytes;
 	uint32_t groups_max;
 	int auto_tables;           /* catalogue changes create/remove replicas on every node */
+	int reactors;              /* real disk under a temp dir, each host attached to a reactor
+				    * (REGATTA_IO_BACKEND picks the backend); crashes are process
+				    * crashes only (the page cache survives) */
 };
 
 struct cluster {
@@ -63,6 +68,7 @@ struct cluster {
 	int isolated[CL_NODES_MAX];          /* cl_isolate: left out of leader agreement */
 	uint64_t frames_delivered;
 	uint64_t snapshots_taken, snapshots_installed; /* of hosts already stopped or crashed */
+	char root[128]; /* opt.reactors: the temp directory */
 };
 
 /* Snapshots taken / installed by all nodes, over all their lives. */
