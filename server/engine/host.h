@@ -149,7 +149,7 @@ typedef void (*host_propose_cb)(void *ctx, const struct host_propose_result *res
  * Propose a command for a table (any node: a follower forwards it to the leader). The caller
  * has validated it (kv_command_validate). The answer is built from this node's own apply into
  * `arena` (NULL: no responses, status/revision only), which must live until cb ran.
- * deadline_ns is on host_tick's clock. Returns 0 (cb will run once), ERR_NOTFOUND (no such
+ * deadline_ns is on host_tick's clock (0: none — the request waits until answered or stopped). Returns 0 (cb will run once), ERR_NOTFOUND (no such
  * table here), ERR_NOTLEADER (no leader known yet: retry shortly), ERR_AGAIN (backpressure),
  * ERR_BUSY (too many pending requests on this core), ERR_TOOBIG, ERR_STOPPED (replica failed).
  */
@@ -197,9 +197,14 @@ int host_campaign(struct host *h, uint64_t table_id) WUR;
  * the log): the log keeps them even after a snapshot. 0 = no such need. */
 int host_set_external_floor(struct host *h, uint64_t table_id, uint64_t index) WUR;
 
+#define HOST_ROLE_FOLLOWER 1 /* the values of raft/raft.h's enum raft_role */
+#define HOST_ROLE_PRE_CANDIDATE 2
+#define HOST_ROLE_CANDIDATE 3
+#define HOST_ROLE_LEADER 4
+
 struct host_table_status {
 	uint64_t table_id;
-	uint8_t role; /* enum raft_role */
+	uint8_t role; /* HOST_ROLE_* */
 	uint64_t leader, term;
 	uint64_t commit, applied;
 	uint64_t first_index, last_index, snapshot_index;

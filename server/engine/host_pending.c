@@ -503,6 +503,16 @@ void host__drain(struct host *h)
 	h->depth--;
 }
 
+void host__drop_changes(struct host *h)
+{
+	while (h->chg_head) {
+		struct change_node *c = h->chg_head;
+		h->chg_head = c->next;
+		free(c);
+	}
+	h->chg_tail = NULL;
+}
+
 void host__drop_callbacks(struct host *h)
 {
 	while (h->done_head) {

@@ -327,7 +327,7 @@ int cl_leader(struct cluster *c, uint64_t table)
 		struct host_table_status st;
 		if (host_table_status(c->nodes[i].h, table, &st) != 0)
 			return -1;
-		if (st.role == 4 /* RAFT_LEADER */) {
+		if (st.role == HOST_ROLE_LEADER) {
 			if (leader >= 0)
 				return -1; /* two leaders in different terms: wait */
 			leader = (int)i;
