@@ -122,6 +122,8 @@ void cl_fini(struct cluster *c)
 	memset(c, 0, sizeof *c);
 }
 
+static void reconcile(struct cluster *c, struct cl_node *nd);
+
 void cl_start(struct cluster *c, uint32_t i)
 {
 	struct cl_node *nd = &c->nodes[i];
@@ -147,6 +149,7 @@ void cl_start(struct cluster *c, uint32_t i)
 	cfg.raft_mem_bytes = 256u << 20;
 	int rc = host_open(&cfg, &nd->h);
 	cr_assert_eq(rc, 0, "node %" PRIu64 ": host_open: %s (seed %" PRIu64 ")", nd->id, err_str(rc), c->seed);
+	reconcile(c, nd);
 	if (c->opt.reactors) {
 		enum reactor_backend b;
 		cr_assert_eq(reactor_backend_parse(NULL, &b), 0);
@@ -155,6 +158,49 @@ void cl_start(struct cluster *c, uint32_t i)
 		cr_assert_eq(rc, 0, "reactor_new: %s", err_str(rc));
 		rc = host_attach(nd->h, nd->r);
 		cr_assert_eq(rc, 0, "host_attach: %s", err_str(rc));
+	}
+}
+
+/* What the node layer does at start: make the replicas match the catalogue (a crash may have
+ * come between the metadata group applying a change durably and the replica being created or
+ * removed). The catalogue reopens at its durable applied index, a prefix: a replica is removed
+ * only if its id (the creating index) is within that prefix and the table is not there. */
+static int reconcile_one(void *ctx, uint64_t table)
+{
+	struct cl_node *nd = ctx;
+	if (table == HOST_META_GROUP_ID)
+		return 0;
+	struct catalog *cat = replica_catalog(host_table_find(nd->h, HOST_META_GROUP_ID));
+	/* ids are creating indexes: a table newer than what the catalogue applied so far may be
+	 * created by an entry not replayed yet — only older ones are known to be deleted */
+	if (table <= catalog_applied_index(cat) && !catalog_find_id(cat, table)) {
+		nd->c->reconciled_removes++;
+		return (int)table; /* removed by the caller: not while iterating */
+	}
+	return 0;
+}
+
+static void reconcile(struct cluster *c, struct cl_node *nd)
+{
+	struct replica *meta = host_table_find(nd->h, HOST_META_GROUP_ID);
+	if (!c->opt.auto_tables || !meta || !replica_catalog(meta))
+		return;
+	struct catalog *cat = replica_catalog(meta);
+	for (int round = 0; round < 1000; round++) {
+		int victim = host_table_foreach(nd->h, reconcile_one, nd);
+		if (victim <= 0)
+			break;
+		cr_assert_eq(host_table_remove(nd->h, (uint64_t)victim), 0);
+	}
+	uint64_t voters[CL_NODES_MAX];
+	for (uint32_t k = 0; k < c->n; k++)
+		voters[k] = k + 1;
+	for (size_t i = 0; i < catalog_tables(cat); i++) {
+		uint64_t id = catalog_table_at(cat, i)->id;
+		if (!host_table_find(nd->h, id)) {
+			cr_assert_eq(host_table_create(nd->h, id, voters, c->n), 0);
+			c->reconciled_creates++;
+		}
 	}
 }
 

@@ -69,6 +69,7 @@ struct cluster {
 	uint64_t frames_delivered;
 	uint64_t snapshots_taken, snapshots_installed; /* of hosts already stopped or crashed */
 	char root[128]; /* opt.reactors: the temp directory */
+	uint64_t reconciled_creates, reconciled_removes; /* auto_tables: fixed up at start */
 };
 
 /* Snapshots taken / installed by all nodes, over all their lives. */
