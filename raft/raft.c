@@ -32,8 +32,8 @@ void raft_config_defaults(struct raft_config *cfg)
 }
 
 void raft_update_init(struct raft_update *u, struct raft_message *msgs, uint32_t msgs_cap,
-		      struct raft_entry *ents, uint32_t ents_cap, struct raft_read_state *reads,
-		      uint32_t reads_cap)
+                      struct raft_entry *ents, uint32_t ents_cap, struct raft_read_state *reads,
+                      uint32_t reads_cap)
 {
 	ASSERT(msgs && msgs_cap > 0 && ents && ents_cap > 0 && reads && reads_cap > 0);
 	memset(u, 0, sizeof(*u));
@@ -45,16 +45,27 @@ void raft_update_init(struct raft_update *u, struct raft_message *msgs, uint32_t
 	u->reads_cap = reads_cap;
 }
 
+/* Clear the outputs (not the caller's arrays). The chunk and snapshot bodies are only meaningful
+ * under have_chunk / install, so they are not wiped on every step (this runs on the hot path). */
 static void update_reset(struct raft_update *u)
 {
-	struct raft_update keep = *u;
-	memset(u, 0, sizeof(*u));
-	u->msgs = keep.msgs;
-	u->msgs_cap = keep.msgs_cap;
-	u->ents = keep.ents;
-	u->ents_cap = keep.ents_cap;
-	u->reads = keep.reads;
-	u->reads_cap = keep.reads_cap;
+	u->persist_seq = 0;
+	u->hard_state_changed = 0;
+	u->truncate_from = 0;
+	u->persist = NULL;
+	u->n_persist = 0;
+	u->have_chunk = 0;
+	u->install = 0;
+	u->compact_to = 0;
+	u->n_msgs = 0;
+	u->apply = NULL;
+	u->n_apply = 0;
+	u->n_reads = 0;
+	u->soft_changed = 0;
+	u->proposed_index = 0;
+	u->proposed_term = 0;
+	u->more = 0;
+	u->n_ents_used = 0;
 }
 
 size_t raft_sizeof(void)
@@ -66,7 +77,7 @@ static void reset_timeout(struct raft *r)
 {
 	r->election_elapsed = 0;
 	r->randomized_timeout =
-		r->cfg.election_ticks + (uint32_t)prng_below(&r->prng, r->cfg.election_ticks);
+	    r->cfg.election_ticks + (uint32_t)prng_below(&r->prng, r->cfg.election_ticks);
 }
 
 static int config_valid(const struct raft_config *c)
@@ -74,8 +85,9 @@ static int config_valid(const struct raft_config *c)
 	return c->id != 0 && c->heartbeat_ticks >= 1 && c->election_ticks >= 3 &&
 	       c->heartbeat_ticks * 2 < c->election_ticks && c->inflight_max >= 1 &&
 	       c->inflight_max <= LIMIT_RAFT_INFLIGHT_MAX && c->msg_bytes_max > 0 &&
-	       c->snapshot_chunk_bytes > 0 && c->snapshot_chunk_bytes <= LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES &&
-	       c->log.term && c->log.entries && c->log.snapshot_read && c->mem.alloc && c->mem.free;
+	       c->snapshot_chunk_bytes > 0 &&
+	       c->snapshot_chunk_bytes <= LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES && c->log.term &&
+	       c->log.entries && c->log.snapshot_read && c->mem.alloc && c->mem.free;
 }
 
 int raft_init(struct raft *r, const struct raft_config *cfg, const struct raft_init_state *st)
@@ -95,7 +107,8 @@ int raft_init(struct raft *r, const struct raft_config *cfg, const struct raft_i
 	rc = raft__log_init(r, st);
 	if (rc)
 		return rc;
-	size_t inflight_bytes = (size_t)LIMIT_RAFT_MEMBERS_MAX * cfg->inflight_max * sizeof(uint64_t);
+	size_t inflight_bytes =
+	    (size_t)LIMIT_RAFT_MEMBERS_MAX * cfg->inflight_max * sizeof(uint64_t);
 	r->inflight_block = cfg->mem.alloc(cfg->mem.ctx, inflight_bytes);
 	if (!r->inflight_block) {
 		rc = ERR_NOMEM;
@@ -148,13 +161,15 @@ void raft_deinit(struct raft *r)
 {
 	raft__log_deinit(r);
 	if (r->inflight_block) {
-		size_t bytes = (size_t)LIMIT_RAFT_MEMBERS_MAX * r->cfg.inflight_max * sizeof(uint64_t);
+		size_t bytes =
+		    (size_t)LIMIT_RAFT_MEMBERS_MAX * r->cfg.inflight_max * sizeof(uint64_t);
 		r->cfg.mem.free(r->cfg.mem.ctx, r->inflight_block, bytes);
 		r->inflight_block = NULL;
 	}
 }
 
-/* ---- small helpers ---------------------------------------------------------------------------- */
+/* ---- small helpers ----------------------------------------------------------------------------
+ */
 
 int raft__is_voter(const struct raft *r, uint64_t id)
 {
@@ -210,64 +225,95 @@ void raft__send(struct raft *r, struct raft_update *u, const struct raft_message
 	o->from = r->cfg.id;
 }
 
-
 static void handle_vote_resp(struct raft *r, struct raft_update *u, const struct raft_message *m);
 
 static int held_ready(const struct raft *r, const struct raft_held *h)
 {
 #ifdef REGATTA_CANARY_ACK_BEFORE_FSYNC
-	if (h->msg.type == RAFT_MSG_APP_RESP)
+	if (h->type == RAFT_MSG_APP_RESP)
 		return 1; /* planted bug: acknowledge appends before they are durable */
 #endif
 	return r->persisted_seq >= h->need_seq && r->stable >= h->need_index;
 }
 
-static void deliver(struct raft *r, struct raft_update *u, const struct raft_message *m)
+static void deliver(struct raft *r, struct raft_update *u, const struct raft_held *h)
 {
-	if (m->to == r->cfg.id)
-		handle_vote_resp(r, u, m); /* a candidate's own vote, now durable */
+	struct raft_message m;
+	memset(&m, 0, sizeof(m));
+	m.type = h->type;
+	m.flags = h->flags;
+	m.group_id = r->cfg.group_id;
+	m.from = r->cfg.id;
+	m.to = h->to;
+	m.term = h->term;
+	m.index = h->index;
+	m.log_term = h->log_term;
+	m.hint = h->hint;
+	m.offset = h->offset;
+	if (m.to == r->cfg.id)
+		handle_vote_resp(r, u, &m); /* a candidate's own vote, now durable */
 	else
-		raft__send(r, u, m);
+		raft__send(r, u, &m);
 }
 
-void raft__hold(struct raft *r, struct raft_update *u, const struct raft_message *m, uint64_t need_seq,
-		uint64_t need_index)
+void raft__hold(struct raft *r, struct raft_update *u, const struct raft_message *m,
+                uint64_t need_seq, uint64_t need_index)
 {
 	ASSERT(m->n_entries == 0 && m->len == 0);
-	struct raft_held h;
-	memset(&h, 0, sizeof(h));
-	h.msg = *m;
-	h.msg.group_id = r->cfg.group_id;
-	h.msg.from = r->cfg.id;
-	h.need_seq = need_seq;
-	h.need_index = need_index;
+	struct raft_held h = {
+	    .type = m->type,
+	    .flags = m->flags,
+	    .to = m->to,
+	    .term = m->term,
+	    .index = m->index,
+	    .log_term = m->log_term,
+	    .hint = m->hint,
+	    .offset = m->offset,
+	    .need_seq = need_seq,
+	    .need_index = need_index,
+	};
 	if (held_ready(r, &h)) {
-		deliver(r, u, &h.msg);
+		deliver(r, u, &h);
 		return;
 	}
 	if (r->held_count == LIMIT_RAFT_HELD_MSGS) {
 		r->msgs_dropped++; /* the peer retries (heartbeats, election timeouts) */
 		return;
 	}
+	if (r->held_count == 0 || need_seq < r->held_min_seq)
+		r->held_min_seq = need_seq;
+	if (r->held_count == 0 || need_index < r->held_min_index)
+		r->held_min_index = need_index;
 	r->held[r->held_count++] = h;
 }
 
 void raft__release_held(struct raft *r, struct raft_update *u)
 {
 	uint32_t n = r->held_count;
-	if (n == 0)
-		return;
-	struct raft_held local[LIMIT_RAFT_HELD_MSGS];
-	memcpy(local, r->held, n * sizeof(local[0]));
-	/* survivors go back first, in order; anything held while delivering lands after them */
-	r->held_count = 0;
-	for (uint32_t i = 0; i < n; i++)
-		if (!held_ready(r, &local[i]))
-			r->held[r->held_count++] = local[i];
-	for (uint32_t i = 0; i < n; i++)
-		if (held_ready(r, &local[i]))
-			deliver(r, u, &local[i].msg);
+	if (n == 0 || r->persisted_seq < r->held_min_seq || r->stable < r->held_min_index)
+		return; /* the common case on a busy follower: nothing became durable since */
+	uint32_t keep = 0;
+	/* in place: survivors move down in order; replies held while delivering land after n */
+	for (uint32_t i = 0; i < n; i++) {
+		struct raft_held h = r->held[i];
+		if (held_ready(r, &h))
+			deliver(r, u, &h);
+		else
+			r->held[keep++] = h;
+	}
+	uint32_t added = r->held_count - n;
+	if (added > 0 && keep < n)
+		memmove(&r->held[keep], &r->held[n], added * sizeof(r->held[0]));
+	r->held_count = keep + added;
 	ASSERT(r->held_count <= LIMIT_RAFT_HELD_MSGS);
+	r->held_min_seq = UINT64_MAX;
+	r->held_min_index = UINT64_MAX;
+	for (uint32_t i = 0; i < r->held_count; i++) {
+		if (r->held[i].need_seq < r->held_min_seq)
+			r->held_min_seq = r->held[i].need_seq;
+		if (r->held[i].need_index < r->held_min_index)
+			r->held_min_index = r->held[i].need_index;
+	}
 }
 
 /* ---- roles ---------------------------------------------------------------------------------- */
@@ -398,8 +444,8 @@ static void handle_vote_resp(struct raft *r, struct raft_update *u, const struct
 static void handle_vote(struct raft *r, struct raft_update *u, const struct raft_message *m)
 {
 	int pre = m->type == RAFT_MSG_PREVOTE;
-	int can_vote = r->vote == m->from || (r->vote == 0 && r->leader == 0) ||
-		       (pre && m->term > r->term);
+	int can_vote =
+	    r->vote == m->from || (r->vote == 0 && r->leader == 0) || (pre && m->term > r->term);
 #ifdef REGATTA_CANARY_DOUBLE_VOTE
 	if (!pre && r->role == RAFT_FOLLOWER)
 		can_vote = 1; /* planted bug: a follower votes a second time in the same term */
@@ -422,7 +468,8 @@ static void handle_vote(struct raft *r, struct raft_update *u, const struct raft
 	raft__hold(r, u, &resp, raft__hs_seq_need(r), 0);
 }
 
-/* ---- receiving -------------------------------------------------------------------------------- */
+/* ---- receiving --------------------------------------------------------------------------------
+ */
 
 static int msg_valid(const struct raft *r, const struct raft_message *m)
 {
@@ -456,17 +503,19 @@ static int msg_valid(const struct raft *r, const struct raft_message *m)
 		return 0;
 	if (m->type == RAFT_MSG_SNAP) {
 		const struct raft_snapshot_meta *s = &m->snap;
-		if (s->index == 0 || s->term == 0 || s->term > m->term || m->len > LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES ||
-		    (m->len > 0 && !m->data) || m->offset > s->size_bytes ||
-		    m->len > s->size_bytes - m->offset || s->conf.n_voters > LIMIT_RAFT_VOTERS_MAX ||
+		if (s->index == 0 || s->term == 0 || s->term > m->term ||
+		    m->len > LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES || (m->len > 0 && !m->data) ||
+		    m->offset > s->size_bytes || m->len > s->size_bytes - m->offset ||
+		    s->conf.n_voters > LIMIT_RAFT_VOTERS_MAX ||
 		    s->conf.n_learners > LIMIT_RAFT_LEARNERS_MAX || s->conf.n_voters == 0)
 			return 0;
 		if ((m->flags & RAFT_MSG_F_LAST) && m->offset + m->len != s->size_bytes)
 			return 0;
 	}
-	/* PROP, READ_INDEX and READ_INDEX_RESP travel outside terms (term 0); everything else has one */
+	/* PROP, READ_INDEX and READ_INDEX_RESP travel outside terms (term 0); everything else has
+	 * one */
 	int termless = m->type == RAFT_MSG_PROP || m->type == RAFT_MSG_READ_INDEX ||
-		       m->type == RAFT_MSG_READ_INDEX_RESP;
+	               m->type == RAFT_MSG_READ_INDEX_RESP;
 	if (!termless && m->term == 0)
 		return 0;
 	return 1;
@@ -479,7 +528,8 @@ static void reply_stale(struct raft *r, struct raft_update *u, const struct raft
 	resp.to = m->from;
 	resp.term = r->term;
 	if ((r->cfg.check_quorum || r->cfg.pre_vote) &&
-	    (m->type == RAFT_MSG_APP || m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAP)) {
+	    (m->type == RAFT_MSG_APP || m->type == RAFT_MSG_HEARTBEAT ||
+	     m->type == RAFT_MSG_SNAP)) {
 		/* a deposed leader that never hears a higher term would keep a partition's majority
 		 * from electing (pre-vote refuses it while it looks alive): tell it */
 		resp.type = RAFT_MSG_APP_RESP;
@@ -498,8 +548,8 @@ static void receive(struct raft *r, struct raft_update *u, const struct raft_mes
 	/* any message wakes a quiesced group, except the quiescing heartbeat itself and a heartbeat
 	 * reply from a follower that is caught up (the reply to that heartbeat) */
 	int quiet = (m->type == RAFT_MSG_HEARTBEAT && (m->flags & RAFT_MSG_F_QUIESCE)) ||
-		    (m->type == RAFT_MSG_HEARTBEAT_RESP && m->term == r->term && m->index >= r->last_index &&
-		     m->commit >= r->commit);
+	            (m->type == RAFT_MSG_HEARTBEAT_RESP && m->term == r->term &&
+	             m->index >= r->last_index && m->commit >= r->commit);
 	if (!quiet)
 		raft__unquiesce(r, u);
 
@@ -507,16 +557,17 @@ static void receive(struct raft *r, struct raft_update *u, const struct raft_mes
 		if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) {
 			int force = (m->flags & RAFT_MSG_F_TRANSFER) != 0;
 			int in_lease = r->cfg.check_quorum && r->leader != 0 &&
-				       r->election_elapsed < r->cfg.election_ticks;
+			               r->election_elapsed < r->cfg.election_ticks;
 			if (!force && in_lease)
-				return; /* leader stickiness: we heard from a live leader recently */
+				return; /* leader stickiness: we heard from a live leader recently
+				         */
 		}
 		if (m->type == RAFT_MSG_PREVOTE) {
 			/* a pre-vote never changes our term */
 		} else if (m->type == RAFT_MSG_PREVOTE_RESP && !(m->flags & RAFT_MSG_F_REJECT)) {
 			/* granted pre-votes carry the term we proposed */
 		} else if (m->type == RAFT_MSG_APP || m->type == RAFT_MSG_HEARTBEAT ||
-			   m->type == RAFT_MSG_SNAP) {
+		           m->type == RAFT_MSG_SNAP) {
 			raft__become_follower(r, m->term, m->from);
 		} else {
 			raft__become_follower(r, m->term, 0);
@@ -543,14 +594,16 @@ static void receive(struct raft *r, struct raft_update *u, const struct raft_mes
 		return;
 	}
 	if ((r->role == RAFT_CANDIDATE || r->role == RAFT_PRE_CANDIDATE) &&
-	    (m->type == RAFT_MSG_APP || m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAP)) {
+	    (m->type == RAFT_MSG_APP || m->type == RAFT_MSG_HEARTBEAT ||
+	     m->type == RAFT_MSG_SNAP)) {
 		/* a leader exists for our term (a pre-candidate's term is unchanged) */
 		raft__become_follower(r, m->term, m->from);
 	}
 	raft__follower_recv(r, u, m);
 }
 
-/* ---- ticks ------------------------------------------------------------------------------------ */
+/* ---- ticks ------------------------------------------------------------------------------------
+ */
 
 static void tick(struct raft *r, struct raft_update *u, uint32_t ticks)
 {
@@ -574,7 +627,8 @@ static void tick(struct raft *r, struct raft_update *u, uint32_t ticks)
 	}
 }
 
-/* ---- local requests ----------------------------------------------------------------------------- */
+/* ---- local requests -----------------------------------------------------------------------------
+ */
 
 static int propose(struct raft *r, struct raft_update *u, const uint8_t *data, uint32_t len)
 {
@@ -631,6 +685,7 @@ static int persisted(struct raft *r, uint64_t seq)
 		r->recs_count--;
 	}
 	(void)last;
+	r->commit_dirty = 1;
 	if (r->role == RAFT_LEADER) {
 		struct raft_progress *self = raft__progress(r, r->cfg.id);
 		if (self && self->match < r->stable) {
@@ -641,7 +696,8 @@ static int persisted(struct raft *r, uint64_t seq)
 	return 0;
 }
 
-static int snapshot_taken(struct raft *r, uint64_t index, uint64_t size, const struct raft_conf *conf)
+static int snapshot_taken(struct raft *r, uint64_t index, uint64_t size,
+                          const struct raft_conf *conf)
 {
 	if (index > r->applied || index < r->log_first - 1 || index == 0)
 		return ERR_INVAL;
@@ -659,7 +715,8 @@ static int snapshot_taken(struct raft *r, uint64_t index, uint64_t size, const s
 	return 0;
 }
 
-/* ---- step ------------------------------------------------------------------------------------- */
+/* ---- step -------------------------------------------------------------------------------------
+ */
 
 int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u)
 {
@@ -686,7 +743,8 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
 		rc = persisted(r, ev->persisted_seq);
 		break;
 	case RAFT_EVENT_SNAPSHOT_TAKEN:
-		rc = snapshot_taken(r, ev->snapshot.index, ev->snapshot.size_bytes, &ev->snapshot.conf);
+		rc = snapshot_taken(r, ev->snapshot.index, ev->snapshot.size_bytes,
+		                    &ev->snapshot.conf);
 		break;
 	case RAFT_EVENT_READ:
 		rc = read_request(r, u, ev->read_ctx);
@@ -731,7 +789,8 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
 	return 0;
 }
 
-/* ---- views -------------------------------------------------------------------------------------- */
+/* ---- views --------------------------------------------------------------------------------------
+ */
 
 void raft_status_get(const struct raft *r, struct raft_status *s)
 {
@@ -783,9 +842,9 @@ uint64_t raft_leader(const struct raft *r)
 const char *raft_msg_type_str(uint8_t type)
 {
 	static const char *names[] = {
-		"?",	      "APP",	   "APP_RESP",	    "VOTE",	    "VOTE_RESP",
-		"PREVOTE",    "PREVOTE_RESP", "HEARTBEAT",  "HEARTBEAT_RESP", "SNAP",
-		"SNAP_RESP",  "TIMEOUT_NOW", "PROP",	     "READ_INDEX",  "READ_INDEX_RESP",
+	    "?",         "APP",          "APP_RESP",  "VOTE",           "VOTE_RESP",
+	    "PREVOTE",   "PREVOTE_RESP", "HEARTBEAT", "HEARTBEAT_RESP", "SNAP",
+	    "SNAP_RESP", "TIMEOUT_NOW",  "PROP",      "READ_INDEX",     "READ_INDEX_RESP",
 	};
 	return type <= RAFT_MSG_TYPE_MAX ? names[type] : "?";
 }

@@ -102,18 +102,18 @@ struct raft_hard_state {
 struct raft_snapshot_meta {
 	uint64_t index;
 	uint64_t term;
-	uint64_t size_bytes; /* length of the checkpoint's byte stream */
+	uint64_t size_bytes;   /* length of the checkpoint's byte stream */
 	struct raft_conf conf; /* membership as of `index` */
 };
 
 /* ---- messages -------------------------------------------------------------------------------- */
 
 enum raft_msg_type {
-	RAFT_MSG_APP = 1,              /* AppendEntries: index=prev index, log_term=prev term, commit */
-	RAFT_MSG_APP_RESP = 2,         /* index=match (or rejected prev index); hint/log_term on reject */
-	RAFT_MSG_VOTE = 3,             /* RequestVote: index/log_term = candidate's last entry */
-	RAFT_MSG_VOTE_RESP = 4,        /* reject=0: granted */
-	RAFT_MSG_PREVOTE = 5,          /* term = the term the candidate would use (not adopted) */
+	RAFT_MSG_APP = 1,       /* AppendEntries: index=prev index, log_term=prev term, commit */
+	RAFT_MSG_APP_RESP = 2,  /* index=match (or rejected prev index); hint/log_term on reject */
+	RAFT_MSG_VOTE = 3,      /* RequestVote: index/log_term = candidate's last entry */
+	RAFT_MSG_VOTE_RESP = 4, /* reject=0: granted */
+	RAFT_MSG_PREVOTE = 5,   /* term = the term the candidate would use (not adopted) */
 	RAFT_MSG_PREVOTE_RESP = 6,
 	RAFT_MSG_HEARTBEAT = 7,        /* commit, ctx = read round; flags may say quiesce */
 	RAFT_MSG_HEARTBEAT_RESP = 8,   /* ctx echoed; index = follower's last index */
@@ -122,20 +122,20 @@ enum raft_msg_type {
 	RAFT_MSG_TIMEOUT_NOW = 11,     /* leader transfer: campaign now, skipping pre-vote */
 	RAFT_MSG_PROP = 12,            /* a follower forwards proposals (entries) to the leader */
 	RAFT_MSG_READ_INDEX = 13,      /* a follower asks the leader for a read index (ctx) */
-	RAFT_MSG_READ_INDEX_RESP = 14, /* index = read index; reject=1 if the leader could not serve */
+	RAFT_MSG_READ_INDEX_RESP = 14, /* index = read index; REJECT: could not serve */
 	RAFT_MSG_TYPE_MAX = 14,
 };
 
 enum raft_msg_flags {
 	RAFT_MSG_F_REJECT = 1u << 0,   /* a refusal (vote not granted, append rejected, ...) */
-	RAFT_MSG_F_TRANSFER = 1u << 1, /* VOTE: caused by leader transfer (ignore leader stickiness) */
+	RAFT_MSG_F_TRANSFER = 1u << 1, /* VOTE: from a leader transfer (ignore stickiness) */
 	RAFT_MSG_F_QUIESCE = 1u << 2,  /* HEARTBEAT: the group is idle; stop election timers */
 	RAFT_MSG_F_LAST = 1u << 3,     /* SNAP: this chunk is the last one */
 };
 
 struct raft_message {
-	uint8_t type;   /* enum raft_msg_type */
-	uint8_t flags;  /* enum raft_msg_flags */
+	uint8_t type;  /* enum raft_msg_type */
+	uint8_t flags; /* enum raft_msg_flags */
 	uint64_t group_id;
 	uint64_t from;
 	uint64_t to;
@@ -171,17 +171,19 @@ struct raft_log_ops {
 	 * ERR_RANGE if storage no longer holds it. */
 	int (*term)(void *ctx, uint64_t group_id, uint64_t index, uint64_t *term);
 	/* Copy entry headers [lo, hi) into out[0..cap), stopping before max_bytes of payload is
-	 * exceeded (but always at least one entry); *n = count. Payload pointers stay valid until the
-	 * next raft_step() on this group (a per-step arena is enough). Returns 0, ERR_RANGE if lo was
-	 * compacted, ERR_AGAIN if the entries are not in memory yet (the caller loads them and steps
-	 * RAFT_EVENT_FLUSH later; the core retries on its own at the next heartbeat), or ERR_IO. */
+	 * exceeded (but always at least one entry); *n = count. Payload pointers stay valid until
+	 * the next raft_step() on this group (a per-step arena is enough). Returns 0, ERR_RANGE if
+	 * lo was compacted, ERR_AGAIN if the entries are not in memory yet (the caller loads them
+	 * and steps RAFT_EVENT_FLUSH later; the core retries on its own at the next heartbeat), or
+	 * ERR_IO. */
 	int (*entries)(void *ctx, uint64_t group_id, uint64_t lo, uint64_t hi, uint64_t max_bytes,
-		       struct raft_entry *out, uint32_t cap, uint32_t *n);
-	/* Read up to `len_max` bytes of the snapshot at `index` starting at `offset`; *data stays valid
-	 * until the next raft_step() on this group. Returns 0, ERR_NOTFOUND if that snapshot is gone
-	 * (the core then waits for a newer RAFT_EVENT_SNAPSHOT_TAKEN), ERR_AGAIN or ERR_IO. */
+	               struct raft_entry *out, uint32_t cap, uint32_t *n);
+	/* Read up to `len_max` bytes of the snapshot at `index` starting at `offset`; *data stays
+	 * valid until the next raft_step() on this group. Returns 0, ERR_NOTFOUND if that snapshot
+	 * is gone (the core then waits for a newer RAFT_EVENT_SNAPSHOT_TAKEN), ERR_AGAIN or ERR_IO.
+	 */
 	int (*snapshot_read)(void *ctx, uint64_t group_id, uint64_t index, uint64_t offset,
-			     uint32_t len_max, const uint8_t **data, uint32_t *len);
+	                     uint32_t len_max, const uint8_t **data, uint32_t *len);
 };
 
 /* Payload memory for the in-memory log tail (copies of proposals and received entries). alloc
@@ -196,19 +198,19 @@ struct raft_mem {
 /* ---- configuration and restart state ------------------------------------------------------ */
 
 struct raft_config {
-	uint64_t id;                    /* this node, != 0 */
-	uint64_t group_id;              /* carried in every message */
-	uint32_t election_ticks;        /* election timeout is random in [this, 2*this) */
-	uint32_t heartbeat_ticks;       /* leader heartbeat interval; < election_ticks / 2 */
-	uint32_t inflight_max;          /* MsgApp in flight per follower (<= LIMIT_RAFT_INFLIGHT_MAX) */
-	uint32_t msg_bytes_max;         /* entry payload bytes per MsgApp */
-	uint32_t cache_entries;         /* in-memory log tail capacity (power of 2) */
-	uint64_t cache_bytes_max;       /* payload bytes held in the tail (unstable + cache) */
-	uint32_t snapshot_chunk_bytes;  /* <= LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES */
-	uint64_t seed;                  /* randomizes election timeouts (deterministic) */
-	int pre_vote;                   /* 1: pre-vote before campaigning */
-	int check_quorum;               /* 1: leaders step down without a quorum; leader stickiness */
-	int quiesce;                    /* 1: idle groups stop heartbeats (see raft/multi.h) */
+	uint64_t id;              /* this node, != 0 */
+	uint64_t group_id;        /* carried in every message */
+	uint32_t election_ticks;  /* election timeout is random in [this, 2*this) */
+	uint32_t heartbeat_ticks; /* leader heartbeat interval; < election_ticks / 2 */
+	uint32_t inflight_max;    /* MsgApp in flight per follower (<= LIMIT_RAFT_INFLIGHT_MAX) */
+	uint32_t msg_bytes_max;   /* entry payload bytes per MsgApp */
+	uint32_t cache_entries;   /* in-memory log tail capacity (power of 2) */
+	uint64_t cache_bytes_max; /* payload bytes held in the tail (unstable + cache) */
+	uint32_t snapshot_chunk_bytes; /* <= LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES */
+	uint64_t seed;                 /* randomizes election timeouts (deterministic) */
+	int pre_vote;                  /* 1: pre-vote before campaigning */
+	int check_quorum; /* 1: leaders step down without a quorum; leader stickiness */
+	int quiesce;      /* 1: idle groups stop heartbeats (see raft/multi.h) */
 	struct raft_log_ops log;
 	struct raft_mem mem;
 };
@@ -242,9 +244,9 @@ struct raft_init_state {
 /* ---- events ---------------------------------------------------------------------------------- */
 
 enum raft_event_type {
-	RAFT_EVENT_TICK = 1,           /* one tick of logical time (ticks elapsed: .ticks, >= 1) */
-	RAFT_EVENT_RECEIVE = 2,        /* .msg from a peer (to == this node, group matches) */
-	RAFT_EVENT_PROPOSE = 3,        /* .propose: one normal entry; leader appends, follower forwards */
+	RAFT_EVENT_TICK = 1,    /* one tick of logical time (ticks elapsed: .ticks, >= 1) */
+	RAFT_EVENT_RECEIVE = 2, /* .msg from a peer (to == this node, group matches) */
+	RAFT_EVENT_PROPOSE = 3, /* .propose: one normal entry; leader appends, follower forwards */
 	RAFT_EVENT_CONF_CHANGE = 4,    /* .conf_change on the leader */
 	RAFT_EVENT_PERSISTED = 5,      /* .persisted_seq: every update up to it is durable */
 	RAFT_EVENT_SNAPSHOT_TAKEN = 6, /* .snapshot: the caller checkpointed its state machine */
@@ -254,7 +256,7 @@ enum raft_event_type {
 	RAFT_EVENT_CAMPAIGN = 10,      /* start an election now (bootstrap, tests) */
 	RAFT_EVENT_WAKE = 11,          /* leave quiescence (leader's node looked dead, ...) */
 	RAFT_EVENT_UNREACHABLE = 12,   /* .peer: the transport failed to reach it; probe again */
-	RAFT_EVENT_FLUSH = 13,         /* nothing new: hand out what did not fit in the last update */
+	RAFT_EVENT_FLUSH = 13, /* nothing new: hand out what did not fit in the last update */
 };
 
 struct raft_event {
@@ -274,7 +276,8 @@ struct raft_event {
 		struct {
 			uint64_t index;      /* <= applied index handed out */
 			uint64_t size_bytes; /* checkpoint stream length */
-			struct raft_conf conf; /* membership as of index (raft_conf_applied() then) */
+			struct raft_conf
+			    conf; /* membership as of index (raft_conf_applied() then) */
 		} snapshot;
 		uint64_t read_ctx;
 		uint64_t transfer_to;
@@ -329,7 +332,7 @@ struct raft_update {
 	int have_chunk;
 	struct raft_snapshot_chunk chunk;
 	int install; /* 1: install the staged snapshot `snapshot`: the state machine becomes it and
-		      * the log is reset to start after it (all older entries dropped) */
+	              * the log is reset to start after it (all older entries dropped) */
 	struct raft_snapshot_meta snapshot;
 
 	/* -- storage may now drop entries <= compact_to (respects the floor and the snapshot) -- */
@@ -363,8 +366,8 @@ struct raft_update {
 
 /* Point an update at caller-owned arrays (kept across steps; one per core is enough). */
 void raft_update_init(struct raft_update *u, struct raft_message *msgs, uint32_t msgs_cap,
-		      struct raft_entry *ents, uint32_t ents_cap, struct raft_read_state *reads,
-		      uint32_t reads_cap);
+                      struct raft_entry *ents, uint32_t ents_cap, struct raft_read_state *reads,
+                      uint32_t reads_cap);
 
 /* ---- the group ------------------------------------------------------------------------------ */
 
@@ -407,14 +410,14 @@ struct raft_status {
 	uint64_t term;
 	uint64_t vote;
 	uint64_t commit;
-	uint64_t applied;     /* last index handed out for apply */
+	uint64_t applied; /* last index handed out for apply */
 	uint64_t last_index;
 	uint64_t last_term;
 	uint64_t stable_index; /* persisted prefix of the current log */
-	uint64_t first_index; /* first index the core can still read */
+	uint64_t first_index;  /* first index the core can still read */
 	uint64_t snapshot_index;
 	int quiesced;
-	uint64_t transferee;  /* leader transfer in progress to (0 = none) */
+	uint64_t transferee; /* leader transfer in progress to (0 = none) */
 };
 
 void raft_status_get(const struct raft *r, struct raft_status *s);

@@ -115,7 +115,8 @@ size_t raft_codec_msg_size_max(const struct raft_message *m)
 	for (uint32_t i = 0; i < m->n_entries; i++)
 		n += 10 + 1 + 10 + m->entries[i].len;
 	if (m->type == RAFT_MSG_SNAP)
-		n += 10 + 2 + 10 * (m->snap.conf.n_voters + m->snap.conf.n_learners) + 10 + 10 + m->len;
+		n += 10 + 2 + 10 * (m->snap.conf.n_voters + m->snap.conf.n_learners) + 10 + 10 +
+		     m->len;
 	if (m->type == RAFT_MSG_SNAP_RESP)
 		n += 10;
 	return n;
@@ -334,7 +335,8 @@ int raft_frame_decode(const uint8_t *buf, size_t len, uint64_t to_node, struct r
 	f->n_msgs = 0;
 	f->n_ents = 0;
 	f->have_node = 0;
-	if (len < RAFT_FRAME_HEADER_BYTES || buf[0] != RAFT_FRAME_MAGIC || buf[1] != RAFT_FRAME_VERSION)
+	if (len < RAFT_FRAME_HEADER_BYTES || buf[0] != RAFT_FRAME_MAGIC ||
+	    buf[1] != RAFT_FRAME_VERSION)
 		return ERR_PROTO;
 	uint32_t body = get_u32(buf + 4);
 	uint32_t n_rec = get_u32(buf + 8);

@@ -55,8 +55,13 @@ static void leader_bookkeeping(struct raft *r, struct raft_update *u)
 		self->match = r->stable;
 		self->next = r->stable + 1;
 	}
-	raft__leader_maybe_commit(r, u);
-	raft__leader_read_ready(r, u);
+	if (r->commit_dirty) { /* acks recount in raft__leader_recv; here our own fsyncs and confs
+		                */
+		r->commit_dirty = 0;
+		raft__leader_maybe_commit(r, u);
+	}
+	if (r->n_reads > 0)
+		raft__leader_read_ready(r, u);
 	/* removed (or demoted) and the configuration that says so committed: step down */
 	if (!raft__is_voter(r, r->cfg.id) && r->commit >= r->hist[r->n_hist - 1].index) {
 		raft__become_follower(r, r->term, 0);
@@ -81,8 +86,8 @@ static void compact(struct raft *r, struct raft_update *u)
 
 static void persist(struct raft *r, struct raft_update *u)
 {
-	int need = r->hs_dirty || r->truncate_pending || r->handed < r->last_index || r->chunk_pending ||
-		   r->install_pending;
+	int need = r->hs_dirty || r->truncate_pending || r->handed < r->last_index ||
+	           r->chunk_pending || r->install_pending;
 	if (!need)
 		return;
 	if (r->recs_count == LIMIT_RAFT_PERSIST_PENDING) {
@@ -110,7 +115,7 @@ static void persist(struct raft *r, struct raft_update *u)
 		if (room > 0) {
 			/* unstable entries are always cached: this never touches storage */
 			int rc = raft__log_slice(r, r->handed + 1, r->last_index + 1, UINT64_MAX,
-						 u->ents + u->n_ents_used, room, &n);
+			                         u->ents + u->n_ents_used, room, &n);
 			ASSERT(rc == 0 && n > 0);
 			u->persist = u->ents + u->n_ents_used;
 			u->n_persist = n;
@@ -154,7 +159,8 @@ static void apply(struct raft *r, struct raft_update *u)
 	}
 	uint32_t n = 0;
 	struct raft_entry *out = u->ents + u->n_ents_used;
-	int rc = raft__log_slice(r, r->applied + 1, bound + 1, r->cfg.cache_bytes_max, out, room, &n);
+	int rc =
+	    raft__log_slice(r, r->applied + 1, bound + 1, r->cfg.cache_bytes_max, out, room, &n);
 	if (rc || n == 0)
 		return; /* ERR_AGAIN: the caller steps RAFT_EVENT_FLUSH once storage has loaded */
 	for (uint32_t i = 0; i < n; i++) {

@@ -29,7 +29,8 @@ static void commit_to(struct raft *r, uint64_t index)
 }
 
 /* Acknowledge that our log matches the leader's up to index (held until durable). */
-static void ack_app(struct raft *r, struct raft_update *u, uint64_t to, uint64_t index, uint64_t need_seq)
+static void ack_app(struct raft *r, struct raft_update *u, uint64_t to, uint64_t index,
+                    uint64_t need_seq)
 {
 	struct raft_message m;
 	memset(&m, 0, sizeof(m));
@@ -79,7 +80,8 @@ static void handle_append(struct raft *r, struct raft_update *u, const struct ra
 		struct raft_conf c;
 		if (e->type == RAFT_ENTRY_CONF) {
 			if (raft_conf_decode(e->data, e->len, &c) != 0 || !raft__conf_has_room(r))
-				break; /* a corrupt conf entry is refused; the leader keeps retrying */
+				break; /* a corrupt conf entry is refused; the leader keeps retrying
+				        */
 		}
 		if (raft__log_append(r, e->term, e->type, e->data, e->len) != 0)
 			break; /* tail or pool full: acknowledge what we took */
@@ -111,8 +113,8 @@ static void handle_heartbeat(struct raft *r, struct raft_update *u, const struct
 	raft__send(r, u, &resp);
 }
 
-static void snap_resp(struct raft *r, struct raft_update *u, const struct raft_message *m, uint64_t offset,
-		      int reject, uint64_t need_seq)
+static void snap_resp(struct raft *r, struct raft_update *u, const struct raft_message *m,
+                      uint64_t offset, int reject, uint64_t need_seq)
 {
 	struct raft_message resp;
 	memset(&resp, 0, sizeof(resp));
@@ -139,7 +141,8 @@ static void handle_snapshot(struct raft *r, struct raft_update *u, const struct 
 		return;
 	}
 	int same = r->staging_active && r->staging.index == s->index && r->staging.term == s->term;
-	if (m->offset == 0 && !same) { /* a new snapshot: offset 0 tells the caller to drop older staging */
+	if (m->offset == 0 &&
+	    !same) { /* a new snapshot: offset 0 tells the caller to drop older staging */
 		r->staging_active = 1;
 		r->staging = *s;
 		r->staging_next = 0;
@@ -149,13 +152,14 @@ static void handle_snapshot(struct raft *r, struct raft_update *u, const struct 
 		return;
 	}
 	if (m->offset != r->staging_next) {
-		/* a duplicate or a gap: tell the leader where we are (durable up to what we handed) */
+		/* a duplicate or a gap: tell the leader where we are (durable up to what we handed)
+		 */
 		snap_resp(r, u, m, r->staging_next, m->offset > r->staging_next, r->seq_handed);
 		return;
 	}
 	if (r->chunk_pending || r->recs_count == LIMIT_RAFT_PERSIST_PENDING)
-		return; /* cannot hand it out in this step (its bytes live only as long as the event): the
-			 * leader resends it */
+		return; /* cannot hand it out in this step (its bytes live only as long as the
+		         * event): the leader resends it */
 	r->chunk_pending = 1;
 	r->chunk.meta = *s;
 	r->chunk.offset = m->offset;
@@ -167,7 +171,8 @@ static void handle_snapshot(struct raft *r, struct raft_update *u, const struct 
 		snap_resp(r, u, m, r->staging_next, 0, r->seq_next);
 		return;
 	}
-	/* the last chunk: install. The state machine becomes the snapshot; the log restarts after it. */
+	/* the last chunk: install. The state machine becomes the snapshot; the log restarts after
+	 * it. */
 	r->staging_active = 0;
 	r->install_pending = 1;
 	r->snap = *s;
@@ -204,7 +209,8 @@ void raft__follower_recv(struct raft *r, struct raft_update *u, const struct raf
 		raft__campaign(r, u, 0, 1);
 		break;
 	case RAFT_MSG_READ_INDEX_RESP:
-		raft__ready_read(r, m->ctx, m->index, (m->flags & RAFT_MSG_F_REJECT) ? ERR_NOTLEADER : 0);
+		raft__ready_read(r, m->ctx, m->index,
+		                 (m->flags & RAFT_MSG_F_REJECT) ? ERR_NOTLEADER : 0);
 		break;
 	case RAFT_MSG_READ_INDEX: {
 		struct raft_message resp;
@@ -217,8 +223,8 @@ void raft__follower_recv(struct raft *r, struct raft_update *u, const struct raf
 		break;
 	}
 	default:
-		/* PROP without being leader: dropped (never re-forwarded, so no loops); stale replies
-		 * from when we led: ignored */
+		/* PROP without being leader: dropped (never re-forwarded, so no loops); stale
+		 * replies from when we led: ignored */
 		break;
 	}
 }

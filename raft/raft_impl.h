@@ -5,12 +5,12 @@
  * fields as private: only the raft/ sources touch them. Internal functions are prefixed raft__ (two
  * underscores) and declared here so the core can be split into files of one concept each:
  *   raft.c           init, step dispatch, terms and roles, elections, ticks, status
- *   raft_log.c       the in-memory log tail (ring), term lookups, slices, append/truncate, compaction
- *   raft_leader.c    progress, replication with flow control, commit, heartbeats, ReadIndex,
- *                    leader transfer, membership changes, snapshot sending
- *   raft_follower.c  AppendEntries, heartbeats and snapshot chunks on the receiving side
- *   raft_flush.c     building the update: persist, send, apply, reads, held replies, soft state
- *   raft_conf.c      configurations: encode/decode, single-server changes
+ *   raft_log.c       the in-memory log tail (ring), term lookups, slices, append/truncate,
+ * compaction raft_leader.c    progress, replication with flow control, commit, heartbeats,
+ * ReadIndex, leader transfer, membership changes, snapshot sending raft_follower.c  AppendEntries,
+ * heartbeats and snapshot chunks on the receiving side raft_flush.c     building the update:
+ * persist, send, apply, reads, held replies, soft state raft_conf.c      configurations:
+ * encode/decode, single-server changes
  *
  * Log invariants (checked by raft__log_check):
  *   log_first <= cache_first <= last_index + 1;   stable <= last_index;
@@ -66,10 +66,19 @@ struct raft_persist_rec {
 	uint64_t last_term;
 };
 
+/* A reply waiting for durability: only the fields such replies use (they never carry entries,
+ * data or snapshot metadata), so holding and releasing stays cheap. */
 struct raft_held {
-	struct raft_message msg; /* never carries entries or data */
-	uint64_t need_seq;       /* released when persisted_seq >= need_seq */
-	uint64_t need_index;     /* ... and stable >= need_index */
+	uint8_t type;
+	uint8_t flags;
+	uint64_t to;
+	uint64_t term;
+	uint64_t index;
+	uint64_t log_term;
+	uint64_t hint;
+	uint64_t offset;
+	uint64_t need_seq;   /* released when persisted_seq >= need_seq */
+	uint64_t need_index; /* ... and stable >= need_index */
 };
 
 struct raft_read {
@@ -128,18 +137,21 @@ struct raft {
 	uint32_t recs_count;
 	struct raft_held held[LIMIT_RAFT_HELD_MSGS];
 	uint32_t held_count;
+	uint64_t held_min_seq; /* lower bounds over held[]: below them nothing can be released */
+	uint64_t held_min_index;
+	int commit_dirty; /* leader: our stable index or the configuration changed */
 
 	/* snapshots */
 	struct raft_snapshot_meta snap; /* newest local snapshot */
 	int snap_available;             /* a checkpoint exists that snapshot_read can serve */
 	int staging_active;             /* follower: receiving a snapshot */
 	struct raft_snapshot_meta staging;
-	uint64_t staging_next;          /* next byte offset expected */
-	int chunk_pending;              /* a chunk to hand out in this step */
+	uint64_t staging_next; /* next byte offset expected */
+	int chunk_pending;     /* a chunk to hand out in this step */
 	struct raft_snapshot_chunk chunk;
 	int install_pending;
-	uint64_t floor;                 /* entries >= floor are kept (0: none) */
-	uint64_t compact_pending;       /* compact_to to hand out */
+	uint64_t floor;           /* entries >= floor are kept (0: none) */
+	uint64_t compact_pending; /* compact_to to hand out */
 
 	/* membership: hist[0] is the committed base, later ones may be uncommitted */
 	struct raft_conf_hist hist[LIMIT_RAFT_CONF_HISTORY];
@@ -152,7 +164,7 @@ struct raft {
 	uint64_t *inflight_block; /* LIMIT_RAFT_MEMBERS_MAX * cfg.inflight_max, from cfg.mem */
 
 	/* leader */
-	uint64_t term_start;        /* index of this leader's first (no-op) entry */
+	uint64_t term_start; /* index of this leader's first (no-op) entry */
 	uint64_t pending_conf_index;
 	uint64_t transferee;
 	uint32_t transfer_elapsed;
@@ -178,8 +190,8 @@ void raft__become_follower(struct raft *r, uint64_t term, uint64_t leader);
 void raft__become_leader(struct raft *r, struct raft_update *u);
 void raft__campaign(struct raft *r, struct raft_update *u, int pre, int transfer);
 void raft__send(struct raft *r, struct raft_update *u, const struct raft_message *m);
-void raft__hold(struct raft *r, struct raft_update *u, const struct raft_message *m, uint64_t need_seq,
-		uint64_t need_index);
+void raft__hold(struct raft *r, struct raft_update *u, const struct raft_message *m,
+                uint64_t need_seq, uint64_t need_index);
 uint64_t raft__hs_seq_need(const struct raft *r);
 int raft__is_voter(const struct raft *r, uint64_t id);
 uint32_t raft__quorum(const struct raft *r);
@@ -198,12 +210,13 @@ uint64_t raft__log_term(const struct raft *r, uint64_t index, int *ok);
 int raft__log_match(const struct raft *r, uint64_t index, uint64_t term);
 int raft__log_up_to_date(const struct raft *r, uint64_t last_index, uint64_t last_term);
 /* Append one entry at last_index + 1 (copies data). ERR_AGAIN when the tail or pool is full. */
-int raft__log_append(struct raft *r, uint64_t term, uint8_t type, const uint8_t *data, uint32_t len) WUR;
+int raft__log_append(struct raft *r, uint64_t term, uint8_t type, const uint8_t *data,
+                     uint32_t len) WUR;
 /* Drop entries >= index (index > commit, > log_first - 1). */
 void raft__log_truncate(struct raft *r, uint64_t index);
 /* Entries [lo, hi) into out (cache or storage), at least one if any; 0, ERR_RANGE, ERR_AGAIN. */
 int raft__log_slice(const struct raft *r, uint64_t lo, uint64_t hi, uint64_t max_bytes,
-		    struct raft_entry *out, uint32_t cap, uint32_t *n) WUR;
+                    struct raft_entry *out, uint32_t cap, uint32_t *n) WUR;
 void raft__log_stable_to(struct raft *r, uint64_t index, uint64_t term);
 void raft__log_reset(struct raft *r, uint64_t index, uint64_t term);
 void raft__log_compact(struct raft *r, uint64_t to);
@@ -213,7 +226,7 @@ void raft__log_check(const struct raft *r);
 void raft__leader_tick(struct raft *r, struct raft_update *u);
 void raft__leader_recv(struct raft *r, struct raft_update *u, const struct raft_message *m);
 int raft__leader_propose(struct raft *r, struct raft_update *u, uint8_t type, const uint8_t *data,
-			 uint32_t len) WUR;
+                         uint32_t len) WUR;
 int raft__leader_conf_change(struct raft *r, struct raft_update *u, uint8_t type, uint64_t id) WUR;
 int raft__leader_read(struct raft *r, struct raft_update *u, uint64_t ctx, uint64_t from) WUR;
 int raft__leader_transfer(struct raft *r, struct raft_update *u, uint64_t to) WUR;

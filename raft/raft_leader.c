@@ -100,7 +100,8 @@ void raft__progress_sync_conf(struct raft *r)
 			if (old[j].id == ids[i]) {
 				next[i] = old[j];
 				kept[i] = 1;
-				size_t slot = (size_t)(old[j].inflight - r->inflight_block) / r->cfg.inflight_max;
+				size_t slot = (size_t)(old[j].inflight - r->inflight_block) /
+				              r->cfg.inflight_max;
 				ASSERT(slot < LIMIT_RAFT_MEMBERS_MAX);
 				used[slot] = 1;
 			}
@@ -123,6 +124,7 @@ void raft__progress_sync_conf(struct raft *r)
 	}
 	memcpy(r->prs, next, n * sizeof(next[0]));
 	r->n_prs = n;
+	r->commit_dirty = 1; /* a new quorum may already hold more */
 }
 
 /* ---- becoming leader ------------------------------------------------------------------------ */
@@ -148,6 +150,7 @@ void raft__become_leader(struct raft *r, struct raft_update *u)
 			pr->need_append = 0;
 		}
 	}
+	r->commit_dirty = 1;
 	/* no configuration change until everything before our term, and our no-op, committed */
 	r->pending_conf_index = r->last_index;
 	r->term_start = 0;
@@ -228,7 +231,8 @@ static void send_snapshot_chunks(struct raft *r, struct raft_update *u, struct r
 {
 	if (pr->snap_index != r->snap.index) /* a newer snapshot replaced the one we were sending */
 		start_snapshot(r, pr);
-	uint64_t window = (uint64_t)LIMIT_RAFT_SNAPSHOT_CHUNKS_INFLIGHT * r->cfg.snapshot_chunk_bytes;
+	uint64_t window =
+	    (uint64_t)LIMIT_RAFT_SNAPSHOT_CHUNKS_INFLIGHT * r->cfg.snapshot_chunk_bytes;
 	for (uint32_t k = 0; k < LIMIT_RAFT_SNAPSHOT_CHUNKS_INFLIGHT; k++) {
 		if (pr->snap_sent >= pr->snap_size || pr->snap_sent - pr->snap_acked >= window)
 			return;
@@ -237,11 +241,12 @@ static void send_snapshot_chunks(struct raft *r, struct raft_update *u, struct r
 			return;
 		}
 		uint64_t left = pr->snap_size - pr->snap_sent;
-		uint32_t want = left < r->cfg.snapshot_chunk_bytes ? (uint32_t)left : r->cfg.snapshot_chunk_bytes;
+		uint32_t want = left < r->cfg.snapshot_chunk_bytes ? (uint32_t)left
+		                                                   : r->cfg.snapshot_chunk_bytes;
 		const uint8_t *data = NULL;
 		uint32_t len = 0;
 		int rc = r->cfg.log.snapshot_read(r->cfg.log.ctx, r->cfg.group_id, pr->snap_index,
-						  pr->snap_sent, want, &data, &len);
+		                                  pr->snap_sent, want, &data, &len);
 		if (rc == ERR_NOTFOUND) {
 			become_probe(pr); /* gone: retry with whatever snapshot is current */
 			return;
@@ -291,13 +296,15 @@ static int send_append(struct raft *r, struct raft_update *u, struct raft_progre
 			u->more = 1;
 			return 0;
 		}
-		int rc = raft__log_slice(r, pr->next, r->last_index + 1, r->cfg.msg_bytes_max, ents, room, &n);
+		int rc = raft__log_slice(r, pr->next, r->last_index + 1, r->cfg.msg_bytes_max, ents,
+		                         room, &n);
 		if (rc == ERR_RANGE) {
 			start_snapshot(r, pr);
 			return 0;
 		}
 		if (rc)
-			return 0; /* ERR_AGAIN: storage is loading; the next heartbeat reply retries */
+			return 0; /* ERR_AGAIN: storage is loading; the next heartbeat reply retries
+			           */
 		u->n_ents_used += n;
 	}
 	struct raft_message m;
@@ -336,15 +343,15 @@ void raft__leader_send_appends(struct raft *r, struct raft_update *u)
 			continue;
 		}
 		if (pr->state == RAFT_PR_PROBE) {
-			if (!pr->probe_sent &&
-			    (pr->need_append || pr->match < r->last_index || pr->commit_sent < r->commit))
+			if (!pr->probe_sent && (pr->need_append || pr->match < r->last_index ||
+			                        pr->commit_sent < r->commit))
 				send_append(r, u, pr);
 			continue;
 		}
 		/* REPLICATE: pipeline within the window */
 		for (uint32_t k = 0; k < r->cfg.inflight_max; k++) {
 			int want = pr->next <= r->last_index || pr->need_append ||
-				   pr->commit_sent < r->commit;
+			           pr->commit_sent < r->commit;
 			if (!want || inflight_full(r, pr) || pr->state != RAFT_PR_REPLICATE)
 				break;
 			if (!send_append(r, u, pr))
@@ -379,14 +386,15 @@ static int can_quiesce(const struct raft *r)
 {
 	if (!r->cfg.quiesce || r->transferee || r->n_reads || !committed_in_term(r))
 		return 0;
-	if (r->commit != r->last_index || r->stable != r->last_index || r->pending_conf_index > r->commit)
+	if (r->commit != r->last_index || r->stable != r->last_index ||
+	    r->pending_conf_index > r->commit)
 		return 0;
 	for (uint32_t i = 0; i < r->n_prs; i++) {
 		const struct raft_progress *pr = &r->prs[i];
 		if (pr->id == r->cfg.id)
 			continue;
-		if (pr->match != r->last_index || pr->commit_known != r->commit || !pr->recent_active ||
-		    pr->state == RAFT_PR_SNAPSHOT)
+		if (pr->match != r->last_index || pr->commit_known != r->commit ||
+		    !pr->recent_active || pr->state == RAFT_PR_SNAPSHOT)
 			return 0;
 	}
 	return 1;
@@ -419,7 +427,8 @@ void raft__leader_tick(struct raft *r, struct raft_update *u)
 				return;
 			}
 		}
-		r->transferee = 0; /* a transfer that did not finish in an election timeout is over */
+		/* a transfer that did not finish within an election timeout is over */
+		r->transferee = 0;
 	}
 	if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
 		r->heartbeat_elapsed = 0;
@@ -434,7 +443,8 @@ void raft__leader_tick(struct raft *r, struct raft_update *u)
 
 /* ---- reads -------------------------------------------------------------------------------- */
 
-static void read_deliver(struct raft *r, struct raft_update *u, const struct raft_read *rd, int status)
+static void read_deliver(struct raft *r, struct raft_update *u, const struct raft_read *rd,
+                         int status)
 {
 	if (rd->from == r->cfg.id) {
 		raft__ready_read(r, rd->ctx, rd->index, status);
@@ -530,7 +540,7 @@ int raft__leader_read(struct raft *r, struct raft_update *u, uint64_t ctx, uint6
 /* ---- proposals, membership, transfer -------------------------------------------------------- */
 
 int raft__leader_propose(struct raft *r, struct raft_update *u, uint8_t type, const uint8_t *data,
-			 uint32_t len)
+                         uint32_t len)
 {
 	ASSERT(r->role == RAFT_LEADER);
 	if (r->transferee)
@@ -613,7 +623,7 @@ uint64_t raft__find_conflict_by_term(const struct raft *r, uint64_t index, uint6
 }
 
 static void handle_app_resp(struct raft *r, struct raft_update *u, struct raft_progress *pr,
-			    const struct raft_message *m)
+                            const struct raft_message *m)
 {
 	pr->recent_active = 1;
 	if (m->flags & RAFT_MSG_F_REJECT) {
@@ -680,7 +690,8 @@ void raft__leader_recv(struct raft *r, struct raft_update *u, const struct raft_
 		if (pr->state == RAFT_PR_REPLICATE && inflight_full(r, pr))
 			inflight_free_first(r, pr);
 		if (pr->state == RAFT_PR_SNAPSHOT) {
-			/* no acknowledgement since the last heartbeat reply: chunks were lost, resend */
+			/* no acknowledgement since the last heartbeat reply: chunks were lost,
+			 * resend */
 			if (pr->snap_acked == pr->snap_hb_acked)
 				pr->snap_sent = pr->snap_acked;
 			pr->snap_hb_acked = pr->snap_acked;
@@ -723,8 +734,8 @@ void raft__leader_recv(struct raft *r, struct raft_update *u, const struct raft_
 		}
 		break;
 	default:
-		/* APP/HEARTBEAT/SNAP from another leader of our term would break Election Safety; the
-		 * simulator's checker reports that, the core just ignores the message */
+		/* APP/HEARTBEAT/SNAP from another leader of our term would break Election Safety;
+		 * the simulator's checker reports that, the core just ignores the message */
 		break;
 	}
 }

@@ -122,7 +122,8 @@ int raft__log_match(const struct raft *r, uint64_t index, uint64_t term)
 
 int raft__log_up_to_date(const struct raft *r, uint64_t last_index, uint64_t last_term)
 {
-	return last_term > r->last_term || (last_term == r->last_term && last_index >= r->last_index);
+	return last_term > r->last_term ||
+	       (last_term == r->last_term && last_index >= r->last_index);
 }
 
 /* Evict persisted entries from the front of the ring until `len` more bytes and one more slot
@@ -176,7 +177,8 @@ void raft__log_truncate(struct raft *r, uint64_t index)
 	int ok;
 	uint64_t prev_term = raft__log_term(r, index - 1, &ok);
 	ASSERT(ok);
-	for (uint64_t i = (index > r->cache_first ? index : r->cache_first); i <= r->last_index; i++)
+	for (uint64_t i = (index > r->cache_first ? index : r->cache_first); i <= r->last_index;
+	     i++)
 		free_slot(r, i);
 	if (index < r->cache_first)
 		r->cache_first = index;
@@ -196,7 +198,7 @@ void raft__log_truncate(struct raft *r, uint64_t index)
 }
 
 int raft__log_slice(const struct raft *r, uint64_t lo, uint64_t hi, uint64_t max_bytes,
-		    struct raft_entry *out, uint32_t cap, uint32_t *n)
+                    struct raft_entry *out, uint32_t cap, uint32_t *n)
 {
 	ASSERT(lo >= 1 && cap > 0);
 	*n = 0;
@@ -208,8 +210,8 @@ int raft__log_slice(const struct raft *r, uint64_t lo, uint64_t hi, uint64_t max
 		return 0;
 	if (lo < r->cache_first) {
 		uint64_t shi = hi < r->cache_first ? hi : r->cache_first;
-		int rc = r->cfg.log.entries(r->cfg.log.ctx, r->cfg.group_id, lo, shi, max_bytes, out,
-					    cap, n);
+		int rc = r->cfg.log.entries(r->cfg.log.ctx, r->cfg.group_id, lo, shi, max_bytes,
+		                            out, cap, n);
 		if (rc)
 			return rc;
 		ASSERT(*n <= cap && *n <= shi - lo);

@@ -39,21 +39,40 @@ static void mem_free(struct raft_multi *m, void *p, size_t n)
 		m->cfg.mem.free(m->cfg.mem.ctx, p, n);
 }
 
-static size_t sz_msgs(const struct raft_multi *m) { return (size_t)m->cfg.msgs_cap * sizeof(struct raft_message); }
-static size_t sz_ents(const struct raft_multi *m) { return (size_t)m->cfg.ents_cap * sizeof(struct raft_entry); }
-static size_t sz_reads(const struct raft_multi *m) { return (size_t)m->cfg.reads_cap * sizeof(struct raft_read_state); }
-static size_t sz_groups(const struct raft_multi *m) { return (size_t)m->groups_cap * sizeof(struct raft_multi_group); }
-static size_t sz_dec_msgs(void) { return (size_t)LIMIT_RAFT_FRAME_MSGS * sizeof(struct raft_message); }
-static size_t sz_dec_ents(void) { return (size_t)LIMIT_RAFT_FRAME_ENTRIES * sizeof(struct raft_entry); }
+static size_t sz_msgs(const struct raft_multi *m)
+{
+	return (size_t)m->cfg.msgs_cap * sizeof(struct raft_message);
+}
+static size_t sz_ents(const struct raft_multi *m)
+{
+	return (size_t)m->cfg.ents_cap * sizeof(struct raft_entry);
+}
+static size_t sz_reads(const struct raft_multi *m)
+{
+	return (size_t)m->cfg.reads_cap * sizeof(struct raft_read_state);
+}
+static size_t sz_groups(const struct raft_multi *m)
+{
+	return (size_t)m->groups_cap * sizeof(struct raft_multi_group);
+}
+static size_t sz_dec_msgs(void)
+{
+	return (size_t)LIMIT_RAFT_FRAME_MSGS * sizeof(struct raft_message);
+}
+static size_t sz_dec_ents(void)
+{
+	return (size_t)LIMIT_RAFT_FRAME_ENTRIES * sizeof(struct raft_entry);
+}
 
 int raft_multi_init(struct raft_multi *m, const struct raft_multi_config *cfg)
 {
 	memset(m, 0, sizeof(*m));
-	if (cfg->node_id == 0 || cfg->groups_max == 0 || cfg->groups_max > LIMIT_RAFT_GROUPS_PER_CORE ||
-	    cfg->frame_bytes < 4096 || cfg->frame_bytes > LIMIT_RAFT_FRAME_BYTES || !cfg->send_frame ||
-	    !cfg->on_update || !cfg->mem.alloc || cfg->heartbeat_ticks == 0 ||
-	    cfg->election_ticks <= cfg->heartbeat_ticks || cfg->msgs_cap == 0 || cfg->ents_cap == 0 ||
-	    cfg->reads_cap == 0)
+	if (cfg->node_id == 0 || cfg->groups_max == 0 ||
+	    cfg->groups_max > LIMIT_RAFT_GROUPS_PER_CORE || cfg->frame_bytes < 4096 ||
+	    cfg->frame_bytes > LIMIT_RAFT_FRAME_BYTES || !cfg->send_frame || !cfg->on_update ||
+	    !cfg->mem.alloc || cfg->heartbeat_ticks == 0 ||
+	    cfg->election_ticks <= cfg->heartbeat_ticks || cfg->msgs_cap == 0 ||
+	    cfg->ents_cap == 0 || cfg->reads_cap == 0)
 		return ERR_INVAL;
 	m->cfg = *cfg;
 	m->groups_cap = 16;
@@ -232,7 +251,8 @@ static void route(struct raft_multi *m, const struct raft_message *msg)
 	m->stats.msgs_sent++;
 }
 
-/* ---- stepping --------------------------------------------------------------------------------- */
+/* ---- stepping ---------------------------------------------------------------------------------
+ */
 
 static int step_group(struct raft_multi *m, struct raft_multi_group *g, const struct raft_event *ev)
 {
@@ -269,8 +289,8 @@ static void wake_groups_of(struct raft_multi *m, uint64_t node)
 			continue;
 		int led_by = raft_leader(g->r) == node;
 		int leads_it = g->r->role == RAFT_LEADER &&
-			       (raft_conf_is_voter(raft_conf_current(g->r), node) ||
-				raft_conf_is_learner(raft_conf_current(g->r), node));
+		               (raft_conf_is_voter(raft_conf_current(g->r), node) ||
+		                raft_conf_is_learner(raft_conf_current(g->r), node));
 		if (!led_by && !leads_it)
 			continue;
 		m->stats.wakes++;
@@ -326,7 +346,8 @@ int raft_multi_receive(struct raft_multi *m, const uint8_t *frame, size_t len)
 		int was_dead = !n->alive;
 		n->silent_ticks = 0;
 		n->alive = 1;
-		int restarted = f.have_node && n->incarnation != 0 && f.incarnation != n->incarnation;
+		int restarted =
+		    f.have_node && n->incarnation != 0 && f.incarnation != n->incarnation;
 		if (f.have_node)
 			n->incarnation = f.incarnation;
 		if (was_dead || restarted)

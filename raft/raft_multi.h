@@ -38,8 +38,10 @@ struct raft_multi_config {
 	uint32_t heartbeat_ticks; /* node-level heartbeat interval (same ticks as the groups) */
 	uint32_t election_ticks;  /* a node silent this long is considered down */
 	uint32_t groups_max;      /* <= LIMIT_RAFT_GROUPS_PER_CORE */
-	size_t frame_bytes;       /* outgoing frame buffer per peer node (<= LIMIT_RAFT_FRAME_BYTES) */
-	uint32_t msgs_cap;        /* update arrays (see raft_update_init) */
+	size_t frame_bytes; /* outgoing frame buffer per peer node (<= LIMIT_RAFT_FRAME_BYTES);
+	                     * must hold the largest entry the groups carry plus ~1 KiB, or
+	                     * messages with it are dropped (counted in stats.msgs_dropped) */
+	uint32_t msgs_cap;  /* update arrays (see raft_update_init) */
 	uint32_t ents_cap;
 	uint32_t reads_cap;
 	struct raft_mem mem; /* for the tables, update arrays, decode arrays and frame buffers */

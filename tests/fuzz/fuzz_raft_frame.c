@@ -16,7 +16,8 @@ static struct raft_entry ents[LIMIT_RAFT_FRAME_ENTRIES];
 static struct raft_message msgs2[LIMIT_RAFT_FRAME_MSGS];
 static struct raft_entry ents2[LIMIT_RAFT_FRAME_ENTRIES];
 
-static int decode(const uint8_t *b, size_t len, struct raft_frame *f, struct raft_message *m, struct raft_entry *e)
+static int decode(const uint8_t *b, size_t len, struct raft_frame *f, struct raft_message *m,
+                  struct raft_entry *e)
 {
 	memset(f, 0, sizeof(*f));
 	f->msgs = m;
@@ -54,13 +55,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			for (uint32_t i = 0; i < f.n_msgs; i++) {
 				const struct raft_message *a = &msgs[i], *b = &msgs2[i];
-				if (a->type != b->type || a->group_id != b->group_id || a->term != b->term ||
-				    a->commit != b->commit || a->n_entries != b->n_entries || a->len != b->len)
+				if (a->type != b->type || a->group_id != b->group_id ||
+				    a->term != b->term || a->commit != b->commit ||
+				    a->n_entries != b->n_entries || a->len != b->len)
 					abort();
 				for (uint32_t k = 0; k < a->n_entries; k++)
 					if (a->entries[k].len != b->entries[k].len ||
 					    (a->entries[k].len &&
-					     memcmp(a->entries[k].data, b->entries[k].data, a->entries[k].len) != 0))
+					     memcmp(a->entries[k].data, b->entries[k].data,
+					            a->entries[k].len) != 0))
 						abort();
 			}
 		}

@@ -32,7 +32,7 @@
 #define SIM_NODES_MAX 7
 #define SIM_GROUPS_MAX 4
 #define SIM_KEYS 4
-#define SIM_CLIENTS 3 /* per group */
+#define SIM_CLIENTS 3           /* per group */
 #define SIM_TICK_NS 10000000ULL /* one Raft tick = 10 ms of simulated time */
 #define SIM_MS 1000000ULL
 #define SIM_SEC 1000000000ULL
@@ -43,9 +43,9 @@ struct sim_params {
 	uint64_t seed;
 	uint32_t nodes;
 	uint32_t groups;
-	uint32_t voters0;        /* initial voters per group: nodes 1..voters0 */
-	uint64_t chaos_ns;       /* faults happen during [0, chaos_ns) */
-	uint64_t liveness_ns;    /* after faults stop, every group must elect and commit within this */
+	uint32_t voters0;     /* initial voters per group: nodes 1..voters0 */
+	uint64_t chaos_ns;    /* faults happen during [0, chaos_ns) */
+	uint64_t liveness_ns; /* after faults stop, every group must elect and commit within this */
 	uint32_t drop_permille;
 	uint32_t dup_permille;
 	uint32_t corrupt_permille;
@@ -57,8 +57,10 @@ struct sim_params {
 	uint32_t snapshot_every; /* applied entries between snapshots */
 	uint32_t chunk_bytes;    /* snapshot chunk size (small, so transfers take several chunks) */
 	uint32_t cache_entries;
-	uint32_t msg_bytes_max;  /* small values cut MsgApps into single entries: partial acks */
+	uint32_t msg_bytes_max; /* small values cut MsgApps into single entries: partial acks */
 	uint32_t isolate_leader_permille; /* chance a new leader is cut off right after winning */
+	uint32_t mem_fail_permille;       /* payload allocations that fail (pool exhausted) */
+	uint32_t storage_again_permille;  /* log reads that answer ERR_AGAIN (not in memory yet) */
 	int quiesce;
 	int verbose;
 };
@@ -81,10 +83,10 @@ struct sim_store {
 	struct raft_snapshot_meta staging;
 	uint8_t *staging_data;
 	uint32_t staging_len;
-	uint64_t first;      /* index of ents[0] */
-	uint64_t prev_term;  /* term of entry first - 1 */
+	uint64_t first;     /* index of ents[0] */
+	uint64_t prev_term; /* term of entry first - 1 */
 	struct sim_entry *ents;
-	uint64_t n;          /* entries [first, first + n) */
+	uint64_t n; /* entries [first, first + n) */
 	uint64_t cap;
 };
 
@@ -116,7 +118,8 @@ uint64_t sim_store_last(const struct sim_store *s);
 uint64_t sim_store_term(const struct sim_store *s, uint64_t index, int *ok);
 /* Apply the first `parts` parts of w (all if parts == UINT32_MAX); a torn chunk keeps
  * torn_bytes of its data. */
-void sim_store_apply(struct sim_store *s, const struct sim_write *w, uint32_t parts, uint32_t torn_bytes);
+void sim_store_apply(struct sim_store *s, const struct sim_write *w, uint32_t parts,
+                     uint32_t torn_bytes);
 uint32_t sim_write_parts(const struct sim_write *w);
 void sim_write_free(struct sim_write *w);
 /* The core's view of the log (ctx = struct sim_group_state). */
@@ -190,7 +193,8 @@ struct sim_frame {
 	uint8_t bytes[];
 };
 
-/* ---- clients and history ----------------------------------------------------------------------- */
+/* ---- clients and history -----------------------------------------------------------------------
+ */
 
 enum sim_op_kind { SIM_OP_PUT = 1, SIM_OP_GET = 2 };
 
@@ -210,13 +214,13 @@ struct sim_history {
 struct sim_client {
 	uint32_t group;
 	uint32_t idx;
-	uint64_t seq;      /* op sequence (session) */
+	uint64_t seq; /* op sequence (session) */
 	int waiting;
-	uint64_t op_id;    /* unique across the run (read ctx / put identity) */
+	uint64_t op_id; /* unique across the run (read ctx / put identity) */
 	uint8_t kind;
 	uint32_t key;
 	uint64_t value;
-	uint32_t node;     /* node the request went to */
+	uint32_t node; /* node the request went to */
 	uint64_t invoke;
 	uint64_t deadline;
 	uint64_t acks;
@@ -251,7 +255,8 @@ struct sim_group_check {
 	struct sim_history hist[SIM_KEYS];
 };
 
-/* ---- the simulation ---------------------------------------------------------------------------- */
+/* ---- the simulation ----------------------------------------------------------------------------
+ */
 
 struct sim_event;
 
@@ -284,11 +289,18 @@ struct sim {
 	uint64_t gets_ok;
 	uint64_t ops_timed_out;
 	uint64_t quiesced_ticks; /* sum over node ticks of groups quiesced on that node */
+	uint64_t mem_failures;
+	uint64_t storage_agains;
+	int in_init; /* allocation faults are off while a node starts */
 };
+
+/* The run in progress (the simulator is single-threaded; allocator callbacks need it). */
+extern struct sim *sim_current;
 
 /* sim_main.c */
 void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sim_schedule_deliver(struct sim *s, uint32_t from, uint32_t to, const uint8_t *bytes, size_t len);
+void sim_schedule_deliver(struct sim *s, uint32_t from, uint32_t to, const uint8_t *bytes,
+                          size_t len);
 void sim_schedule_fsync(struct sim *s, struct sim_node *n);
 void sim_new_leader(struct sim *s, struct sim_node *n);
 
@@ -314,7 +326,8 @@ void sim_check_leader(struct sim *s, struct sim_group_state *g, uint64_t term);
 void sim_check_node(struct sim *s, struct sim_group_state *g);
 void sim_check_commit(struct sim *s, struct sim_group_state *g, uint64_t n);
 /* The state machine after `index` (applied or installed) equals what every other node had there. */
-void sim_check_state(struct sim *s, struct sim_group_state *g, uint64_t index, uint64_t hash, int installed);
+void sim_check_state(struct sim *s, struct sim_group_state *g, uint64_t index, uint64_t hash,
+                     int installed);
 void sim_history_add(struct sim *s, uint32_t group, uint32_t key, const struct sim_hist_op *op);
 int sim_check_linearizable(struct sim *s, uint32_t group, uint32_t key);
 uint64_t sim_entry_hash(const struct raft_entry *e);

@@ -82,13 +82,17 @@ void sim_check_persist(struct sim *s, struct sim_group_state *g, const struct ra
 				found = &ii->v[k];
 		if (found) {
 			if (found->hash != h)
-				sim_fail(s, "log matching: group %u index %" PRIu64 " term %" PRIu64
-					    " has two different entries (node %u)",
-					 g->group, e->index, e->term, g->node->id);
+				sim_fail(s,
+				         "log matching: group %u index %" PRIu64 " term %" PRIu64
+				         " has two different entries (node %u)",
+				         g->group, e->index, e->term, g->node->id);
 			else if (found->prev_term && prev && found->prev_term != prev)
-				sim_fail(s, "log matching: group %u index %" PRIu64 " term %" PRIu64
-					    " follows term %" PRIu64 " on node %u but term %" PRIu64 " elsewhere",
-					 g->group, e->index, e->term, prev, g->node->id, found->prev_term);
+				sim_fail(s,
+				         "log matching: group %u index %" PRIu64 " term %" PRIu64
+				         " follows term %" PRIu64 " on node %u but term %" PRIu64
+				         " elsewhere",
+				         g->group, e->index, e->term, prev, g->node->id,
+				         found->prev_term);
 			else if (!found->prev_term)
 				found->prev_term = prev;
 			continue;
@@ -115,9 +119,10 @@ void sim_check_apply(struct sim *s, struct sim_group_state *g, const struct raft
 		return;
 	}
 	if (ii->applied_term != e->term || ii->applied_hash != h)
-		sim_fail(s, "state machine safety: group %u node %u applied index %" PRIu64 " term %" PRIu64
-			    " but another node applied term %" PRIu64 " there",
-			 g->group, g->node->id, e->index, e->term, ii->applied_term);
+		sim_fail(s,
+		         "state machine safety: group %u node %u applied index %" PRIu64
+		         " term %" PRIu64 " but another node applied term %" PRIu64 " there",
+		         g->group, g->node->id, e->index, e->term, ii->applied_term);
 }
 
 void sim_check_leader(struct sim *s, struct sim_group_state *g, uint64_t term)
@@ -129,12 +134,15 @@ void sim_check_leader(struct sim *s, struct sim_group_state *g, uint64_t term)
 			cap *= 2;
 		c->leader_of_term = realloc(c->leader_of_term, (size_t)cap * sizeof(uint64_t));
 		ASSERT(c->leader_of_term != NULL);
-		memset(c->leader_of_term + c->terms_cap, 0, (size_t)(cap - c->terms_cap) * sizeof(uint64_t));
+		memset(c->leader_of_term + c->terms_cap, 0,
+		       (size_t)(cap - c->terms_cap) * sizeof(uint64_t));
 		c->terms_cap = cap;
 	}
 	if (c->leader_of_term[term] != 0 && c->leader_of_term[term] != g->node->id) {
-		sim_fail(s, "election safety: group %u term %" PRIu64 " has two leaders: nodes %" PRIu64 " and %u",
-			 g->group, term, c->leader_of_term[term], g->node->id);
+		sim_fail(s,
+		         "election safety: group %u term %" PRIu64
+		         " has two leaders: nodes %" PRIu64 " and %u",
+		         g->group, term, c->leader_of_term[term], g->node->id);
 		return;
 	}
 	c->leader_of_term[term] = g->node->id;
@@ -145,9 +153,10 @@ void sim_check_leader(struct sim *s, struct sim_group_state *g, uint64_t term)
 	struct raft_status st;
 	raft_status_get(&g->r, &st);
 	if (st.last_index < c->max_applied) {
-		sim_fail(s, "leader completeness: group %u node %u leads term %" PRIu64 " with last index %" PRIu64
-			    " but index %" PRIu64 " was committed",
-			 g->group, g->node->id, term, st.last_index, c->max_applied);
+		sim_fail(s,
+		         "leader completeness: group %u node %u leads term %" PRIu64
+		         " with last index %" PRIu64 " but index %" PRIu64 " was committed",
+		         g->group, g->node->id, term, st.last_index, c->max_applied);
 		return;
 	}
 	uint64_t from = st.first_index > 1 ? st.first_index : 1;
@@ -157,15 +166,18 @@ void sim_check_leader(struct sim *s, struct sim_group_state *g, uint64_t term)
 			continue;
 		uint64_t t = raft_term_at(&g->r, i);
 		if (t != ii->applied_term) {
-			sim_fail(s, "leader completeness: group %u node %u leads term %" PRIu64 " but holds term %" PRIu64
-				    " at committed index %" PRIu64 " (committed term %" PRIu64 ")",
-				 g->group, g->node->id, term, t, i, ii->applied_term);
+			sim_fail(s,
+			         "leader completeness: group %u node %u leads term %" PRIu64
+			         " but holds term %" PRIu64 " at committed index %" PRIu64
+			         " (committed term %" PRIu64 ")",
+			         g->group, g->node->id, term, t, i, ii->applied_term);
 			return;
 		}
 	}
 }
 
-void sim_check_state(struct sim *s, struct sim_group_state *g, uint64_t index, uint64_t hash, int installed)
+void sim_check_state(struct sim *s, struct sim_group_state *g, uint64_t index, uint64_t hash,
+                     int installed)
 {
 	struct sim_index_info *ii = info(&s->check[g->group], index);
 	if (ii->state_hash == 0) {
@@ -173,9 +185,10 @@ void sim_check_state(struct sim *s, struct sim_group_state *g, uint64_t index, u
 		return;
 	}
 	if (ii->state_hash != hash)
-		sim_fail(s, "state machine safety: group %u node %u %s a state at index %" PRIu64
-			    " that differs from another node's state there",
-			 g->group, g->node->id, installed ? "installed" : "reached", index);
+		sim_fail(s,
+		         "state machine safety: group %u node %u %s a state at index %" PRIu64
+		         " that differs from another node's state there",
+		         g->group, g->node->id, installed ? "installed" : "reached", index);
 }
 
 /* Commit safety: when a leader's commit index reaches N, no voter whose durable log lacks entry N
@@ -214,14 +227,19 @@ void sim_check_commit(struct sim *s, struct sim_group_state *g, uint64_t n)
 		uint32_t votes = 0;
 		for (uint32_t j = 0; j < c->n_voters; j++) {
 			uint64_t v = c->voters[j];
-			if (last_term[x] > last_term[v] || (last_term[x] == last_term[v] && last_idx[x] >= last_idx[v]))
+			if (last_term[x] > last_term[v] ||
+			    (last_term[x] == last_term[v] && last_idx[x] >= last_idx[v]))
 				votes++;
 		}
 		if (votes >= quorum) {
-			sim_fail(s, "commit safety: group %u node %u (leader, term %" PRIu64 ") committed index %" PRIu64
-				    " (term %" PRIu64 ") but node %" PRIu64 " lacks it durably and could still be elected "
-				    "(last %" PRIu64 "/term %" PRIu64 ", %u of %u votes)",
-				 g->group, g->node->id, g->r.term, n, t, x, last_idx[x], last_term[x], votes, c->n_voters);
+			sim_fail(s,
+			         "commit safety: group %u node %u (leader, term %" PRIu64
+			         ") committed index %" PRIu64 " (term %" PRIu64
+			         ") but node %" PRIu64
+			         " lacks it durably and could still be elected "
+			         "(last %" PRIu64 "/term %" PRIu64 ", %u of %u votes)",
+			         g->group, g->node->id, g->r.term, n, t, x, last_idx[x],
+			         last_term[x], votes, c->n_voters);
 			return;
 		}
 	}
@@ -250,7 +268,8 @@ void sim_history_add(struct sim *s, uint32_t group, uint32_t key, const struct s
 	h->ops[h->n++] = *op;
 }
 
-/* ---- linearizability ------------------------------------------------------------------------------- */
+/* ---- linearizability
+ * ------------------------------------------------------------------------------- */
 
 struct lin_entry {
 	int is_call;
@@ -399,9 +418,11 @@ int sim_check_linearizable(struct sim *s, uint32_t group, uint32_t key)
 	uint64_t steps = 0;
 	while (e[0].next != -1) {
 		if (++steps > LIN_STEPS_MAX) {
-			fprintf(stderr, "sim: linearizability search for group %u key %u gave up after %llu steps "
-					"(inconclusive, not a failure)\n",
-				group, key, (unsigned long long)steps);
+			fprintf(stderr,
+			        "sim: linearizability search for group %u key %u gave up after "
+			        "%llu steps "
+			        "(inconclusive, not a failure)\n",
+			        group, key, (unsigned long long)steps);
 			break;
 		}
 		if (cur == -1) { /* only unknown-outcome puts can remain unlinearized at the end */
@@ -439,7 +460,8 @@ int sim_check_linearizable(struct sim *s, uint32_t group, uint32_t key)
 			}
 		} else {
 			if (ops[en->op].response == UINT64_MAX) {
-				/* reached the unknown-outcome tail: those puts may simply never happen */
+				/* reached the unknown-outcome tail: those puts may simply never
+				 * happen */
 				result = 1;
 				break;
 			}

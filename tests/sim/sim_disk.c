@@ -130,14 +130,18 @@ static void truncate_from(struct sim_store *s, uint64_t from)
 
 uint32_t sim_write_parts(const struct sim_write *w)
 {
-	return (uint32_t)(w->compact_to != 0) + (uint32_t)(w->has_hs != 0) + (uint32_t)(w->truncate_from != 0) +
-	       w->n_ents + (uint32_t)(w->has_chunk != 0) + (uint32_t)(w->install != 0);
+	return (uint32_t)(w->compact_to != 0) + (uint32_t)(w->has_hs != 0) +
+	       (uint32_t)(w->truncate_from != 0) + w->n_ents + (uint32_t)(w->has_chunk != 0) +
+	       (uint32_t)(w->install != 0);
 }
 
-void sim_store_apply(struct sim_store *s, const struct sim_write *w, uint32_t parts, uint32_t torn_bytes)
+void sim_store_apply(struct sim_store *s, const struct sim_write *w, uint32_t parts,
+                     uint32_t torn_bytes)
 {
 	uint32_t done = 0;
-#define PART() if (done++ >= parts) return
+#define PART()                                                                                     \
+	if (done++ >= parts)                                                                       \
+	return
 	if (w->compact_to) {
 		PART();
 		compact(s, w->compact_to);
@@ -158,7 +162,8 @@ void sim_store_apply(struct sim_store *s, const struct sim_write *w, uint32_t pa
 	if (w->has_chunk) {
 		uint32_t len = w->chunk_len;
 		int torn = 0;
-		if (done >= parts) { /* this is the torn part: maybe a prefix of its bytes made it */
+		/* the torn part: maybe a prefix of its bytes made it */
+		if (done >= parts) {
 			if (torn_bytes == 0)
 				return;
 			len = torn_bytes < len ? torn_bytes : len;
@@ -171,7 +176,8 @@ void sim_store_apply(struct sim_store *s, const struct sim_write *w, uint32_t pa
 			s->staging_len = 0;
 			s->staging = w->chunk_meta;
 		}
-		ASSERT(s->staging.index == w->chunk_meta.index && w->chunk_offset == s->staging_len);
+		ASSERT(s->staging.index == w->chunk_meta.index &&
+		       w->chunk_offset == s->staging_len);
 		s->staging_data = realloc(s->staging_data, s->staging_len + len + 1);
 		ASSERT(s->staging_data != NULL);
 		memcpy(s->staging_data + s->staging_len, w->chunk_data, len);
@@ -207,7 +213,8 @@ void sim_write_free(struct sim_write *w)
 	free(w);
 }
 
-/* ---- the core's view --------------------------------------------------------------------------- */
+/* ---- the core's view ---------------------------------------------------------------------------
+ */
 
 static int log_term(void *ctx, uint64_t group_id, uint64_t index, uint64_t *term)
 {
@@ -219,13 +226,19 @@ static int log_term(void *ctx, uint64_t group_id, uint64_t index, uint64_t *term
 }
 
 static int log_entries(void *ctx, uint64_t group_id, uint64_t lo, uint64_t hi, uint64_t max_bytes,
-		       struct raft_entry *out, uint32_t cap, uint32_t *n)
+                       struct raft_entry *out, uint32_t cap, uint32_t *n)
 {
 	struct sim_group_state *g = ctx;
+	struct sim *s = sim_current;
 	(void)group_id;
 	*n = 0;
 	if (lo < g->cur.first)
 		return ERR_RANGE;
+	if (s && !s->healed && s->p.storage_again_permille &&
+	    prng_chance(&s->prng, s->p.storage_again_permille, 1000)) {
+		s->storage_agains++; /* "not in memory yet": the core must retry later */
+		return ERR_AGAIN;
+	}
 	uint64_t last = sim_store_last(&g->cur);
 	ASSERT(hi <= last + 1);
 	uint64_t bytes = 0;
@@ -245,7 +258,7 @@ static int log_entries(void *ctx, uint64_t group_id, uint64_t lo, uint64_t hi, u
 }
 
 static int log_snapshot_read(void *ctx, uint64_t group_id, uint64_t index, uint64_t offset,
-			     uint32_t len_max, const uint8_t **data, uint32_t *len)
+                             uint32_t len_max, const uint8_t **data, uint32_t *len)
 {
 	struct sim_group_state *g = ctx;
 	(void)group_id;
@@ -260,8 +273,8 @@ static int log_snapshot_read(void *ctx, uint64_t group_id, uint64_t index, uint6
 }
 
 const struct raft_log_ops sim_log_ops_template = {
-	.ctx = NULL,
-	.term = log_term,
-	.entries = log_entries,
-	.snapshot_read = log_snapshot_read,
+    .ctx = NULL,
+    .term = log_term,
+    .entries = log_entries,
+    .snapshot_read = log_snapshot_read,
 };

@@ -66,7 +66,8 @@ void sim_fail(struct sim *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ---- event heap ---------------------------------------------------------------------------------- */
+/* ---- event heap
+ * ---------------------------------------------------------------------------------- */
 
 static int ev_before(const struct sim_event *a, const struct sim_event *b)
 {
@@ -122,7 +123,8 @@ static struct sim_event *ev_pop(struct sim *s)
 	return top;
 }
 
-/* ---- scheduling helpers used by nodes and clients -------------------------------------------------- */
+/* ---- scheduling helpers used by nodes and clients
+ * -------------------------------------------------- */
 
 void sim_schedule_client(struct sim *s, struct sim_client *c, uint64_t at);
 void sim_schedule_timeout(struct sim *s, struct sim_client *c, uint64_t op, uint64_t at);
@@ -145,7 +147,8 @@ void sim_schedule_fsync(struct sim *s, struct sim_node *n)
 	ASSERT(!n->fsync_inflight && n->n_pending > 0);
 	n->fsync_inflight = 1;
 	n->fsync_covers = n->n_pending;
-	struct sim_event *e = ev_new(s, EV_FSYNC, s->now + prng_range(&s->prng, s->p.fsync_min_ns, s->p.fsync_max_ns));
+	struct sim_event *e = ev_new(
+	    s, EV_FSYNC, s->now + prng_range(&s->prng, s->p.fsync_min_ns, s->p.fsync_max_ns));
 	e->node = n->id;
 	e->incarnation = n->incarnation;
 }
@@ -155,7 +158,8 @@ static int link_up(const struct sim *s, uint32_t from, uint32_t to)
 	return !s->link_down[from][to];
 }
 
-void sim_schedule_deliver(struct sim *s, uint32_t from, uint32_t to, const uint8_t *bytes, size_t len)
+void sim_schedule_deliver(struct sim *s, uint32_t from, uint32_t to, const uint8_t *bytes,
+                          size_t len)
 {
 	if (to == 0 || to > s->p.nodes || !link_up(s, from, to))
 		return;
@@ -170,10 +174,12 @@ void sim_schedule_deliver(struct sim *s, uint32_t from, uint32_t to, const uint8
 		f->len = len;
 		memcpy(f->bytes, bytes, len);
 		if (!s->healed && prng_chance(&s->prng, s->p.corrupt_permille, 1000))
-			f->bytes[prng_below(&s->prng, len)] ^= (uint8_t)(1u << prng_below(&s->prng, 8));
+			f->bytes[prng_below(&s->prng, len)] ^=
+			    (uint8_t)(1u << prng_below(&s->prng, 8));
 		uint64_t delay = prng_range(&s->prng, s->p.delay_min_ns, s->p.delay_max_ns);
 		if (!s->healed && prng_chance(&s->prng, 1, 30))
-			delay += prng_range(&s->prng, 10, 300) * SIM_MS; /* a straggler: reordering */
+			delay +=
+			    prng_range(&s->prng, 10, 300) * SIM_MS; /* a straggler: reordering */
 		struct sim_event *e = ev_new(s, EV_DELIVER, s->now + delay);
 		e->node = to;
 		e->frame = f;
@@ -203,7 +209,8 @@ static void start_node(struct sim *s, struct sim_node *n)
 	schedule_tick(s, n, s->now + prng_range(&s->prng, 1, SIM_TICK_NS));
 }
 
-/* ---- faults -------------------------------------------------------------------------------------- */
+/* ---- faults
+ * -------------------------------------------------------------------------------------- */
 
 static uint32_t random_node(struct sim *s)
 {
@@ -233,17 +240,20 @@ static void conf_change(struct sim *s)
 	if (raft_conf_is_voter(c, node)) {
 		if (c->n_voters <= 2)
 			return;
-		ev.conf_change.type = prng_chance(&s->prng, 1, 2) ? RAFT_CONF_REMOVE : RAFT_CONF_ADD_LEARNER;
+		ev.conf_change.type =
+		    prng_chance(&s->prng, 1, 2) ? RAFT_CONF_REMOVE : RAFT_CONF_ADD_LEARNER;
 	} else if (raft_conf_is_learner(c, node)) {
-		ev.conf_change.type = prng_chance(&s->prng, 3, 4) ? RAFT_CONF_ADD_VOTER : RAFT_CONF_REMOVE;
+		ev.conf_change.type =
+		    prng_chance(&s->prng, 3, 4) ? RAFT_CONF_ADD_VOTER : RAFT_CONF_REMOVE;
 	} else {
 		ev.conf_change.type = RAFT_CONF_ADD_LEARNER;
 	}
 	if (sim_node_step(s, lead->node, group, &ev) == 0) {
 		s->conf_changes++;
 		if (s->p.verbose)
-			printf("  t=%.3fs group %u: conf change %u on node %u (leader %u)\n", (double)s->now / 1e9,
-			       group, ev.conf_change.type, node, lead->node->id);
+			printf("  t=%.3fs group %u: conf change %u on node %u (leader %u)\n",
+			       (double)s->now / 1e9, group, ev.conf_change.type, node,
+			       lead->node->id);
 	}
 	sim_node_after(s, lead->node);
 }
@@ -281,7 +291,8 @@ static void chaos(struct sim *s)
 	uint32_t what = (uint32_t)prng_below(&s->prng, 100);
 	uint32_t a = random_node(s);
 	/* nemeses aim at leaders half the time: that is where the subtle schedules are */
-	struct sim_group_state *lead = sim_leader_of(s, (uint32_t)prng_below(&s->prng, s->p.groups));
+	struct sim_group_state *lead =
+	    sim_leader_of(s, (uint32_t)prng_below(&s->prng, s->p.groups));
 	if (lead && prng_chance(&s->prng, 1, 2))
 		a = lead->node->id;
 	struct sim_node *n = &s->nodes[a];
@@ -311,13 +322,15 @@ static void chaos(struct sim *s)
 	} else if (what < 44) { /* crash, restart later */
 		if (n->up && nodes_down(s) < s->p.nodes) {
 			sim_node_crash(s, n);
-			struct sim_event *e = ev_new(s, EV_RESTART, s->now + prng_range(&s->prng, 50, 3000) * SIM_MS);
+			struct sim_event *e =
+			    ev_new(s, EV_RESTART, s->now + prng_range(&s->prng, 50, 3000) * SIM_MS);
 			e->node = a;
 		}
 	} else if (what < 50) { /* pause (GC, VM freeze); the clock jumps on resume */
 		if (n->up && !n->paused) {
 			n->paused = 1;
-			struct sim_event *e = ev_new(s, EV_RESUME, s->now + prng_range(&s->prng, 50, 2000) * SIM_MS);
+			struct sim_event *e =
+			    ev_new(s, EV_RESUME, s->now + prng_range(&s->prng, 50, 2000) * SIM_MS);
 			e->node = a;
 			e->incarnation = n->incarnation;
 		}
@@ -393,8 +406,10 @@ static void end_checks(struct sim *s)
 		for (uint32_t c = 0; c < SIM_CLIENTS; c++) {
 			struct sim_client *cl = &s->clients[g][c];
 			if (cl->waiting && cl->kind == SIM_OP_PUT) {
-				struct sim_hist_op h = {.kind = SIM_OP_PUT, .value = cl->value, .invoke = cl->invoke,
-							.response = UINT64_MAX};
+				struct sim_hist_op h = {.kind = SIM_OP_PUT,
+				                        .value = cl->value,
+				                        .invoke = cl->invoke,
+				                        .response = UINT64_MAX};
 				sim_history_add(s, g, cl->key, &h);
 			}
 		}
@@ -405,12 +420,13 @@ static void end_checks(struct sim *s)
 			if (s->nodes[i].up && s->nodes[i].groups[g].r.commit > commit)
 				commit = s->nodes[i].groups[g].r.commit;
 		if (!c->leader_after_heal && !sim_leader_of(s, g))
-			sim_fail(s, "liveness: group %u has no leader %.1fs after faults stopped", g,
-				 (double)s->p.liveness_ns / 1e9);
+			sim_fail(s, "liveness: group %u has no leader %.1fs after faults stopped",
+			         g, (double)s->p.liveness_ns / 1e9);
 		else if (commit <= c->commit_at_heal || c->acks_after_heal == 0)
-			sim_fail(s, "liveness: group %u committed nothing new (commit %" PRIu64 ", %" PRIu64
-				    " acks) within %.1fs after faults stopped",
-				 g, commit, c->acks_after_heal, (double)s->p.liveness_ns / 1e9);
+			sim_fail(s,
+			         "liveness: group %u committed nothing new (commit %" PRIu64
+			         ", %" PRIu64 " acks) within %.1fs after faults stopped",
+			         g, commit, c->acks_after_heal, (double)s->p.liveness_ns / 1e9);
 	}
 	for (uint32_t g = 0; g < s->p.groups && !s->failed; g++)
 		for (uint32_t k = 0; k < SIM_KEYS && !s->failed; k++)
@@ -419,18 +435,23 @@ static void end_checks(struct sim *s)
 					const struct sim_history *h = &s->check[g].hist[k];
 					for (uint32_t i = 0; i < h->n; i++)
 						printf("  %s %" PRIu64 " [%.3f, %.3f]\n",
-						       h->ops[i].kind == SIM_OP_PUT ? "put" : "get", h->ops[i].value,
+						       h->ops[i].kind == SIM_OP_PUT ? "put" : "get",
+						       h->ops[i].value,
 						       (double)h->ops[i].invoke / 1e9,
-						       h->ops[i].response == UINT64_MAX ? -1.0
-											: (double)h->ops[i].response / 1e9);
+						       h->ops[i].response == UINT64_MAX
+						           ? -1.0
+						           : (double)h->ops[i].response / 1e9);
 				}
-				sim_fail(s, "linearizability: group %u key %u: the history of %u operations has no "
-					    "linearization",
-					 g, k, s->check[g].hist[k].n);
+				sim_fail(s,
+				         "linearizability: group %u key %u: the history of %u "
+				         "operations has no "
+				         "linearization",
+				         g, k, s->check[g].hist[k].n);
 			}
 }
 
-/* ---- one run ------------------------------------------------------------------------------------ */
+/* ---- one run ------------------------------------------------------------------------------------
+ */
 
 static void params_from_seed(struct sim_params *p, uint64_t seed, uint64_t chaos_s, uint64_t live_s)
 {
@@ -440,7 +461,8 @@ static void params_from_seed(struct sim_params *p, uint64_t seed, uint64_t chaos
 	p->seed = seed;
 	p->nodes = (uint32_t)prng_range(&r, 3, 5);
 	p->groups = (uint32_t)prng_range(&r, 1, 3);
-	p->voters0 = prng_chance(&r, 1, 2) ? p->nodes : 3; /* 5 voters make Figure 8 schedules possible */
+	p->voters0 =
+	    prng_chance(&r, 1, 2) ? p->nodes : 3; /* 5 voters make Figure 8 schedules possible */
 	p->chaos_ns = chaos_s * SIM_SEC;
 	p->liveness_ns = live_s * SIM_SEC;
 	p->drop_permille = (uint32_t)prng_range(&r, 0, 50);
@@ -457,6 +479,8 @@ static void params_from_seed(struct sim_params *p, uint64_t seed, uint64_t chaos
 	p->msg_bytes_max = prng_chance(&r, 1, 2) ? (uint32_t)prng_range(&r, 1, 200) : 2048;
 	p->quiesce = prng_chance(&r, 1, 2);
 	p->isolate_leader_permille = prng_chance(&r, 1, 2) ? (uint32_t)prng_range(&r, 100, 600) : 0;
+	p->mem_fail_permille = prng_chance(&r, 1, 3) ? (uint32_t)prng_range(&r, 1, 30) : 0;
+	p->storage_again_permille = prng_chance(&r, 1, 3) ? (uint32_t)prng_range(&r, 10, 200) : 0;
 }
 
 static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
@@ -464,19 +488,23 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 	struct sim *s = calloc(1, sizeof(*s));
 	ASSERT(s != NULL);
 	g_sim = s;
+	sim_current = s;
 	assert_set_seed(seed, 1);
 	params_from_seed(&s->p, seed, chaos_s, live_s);
 	s->p.verbose = verbose;
 	prng_init(&s->prng, seed);
 	sim_check_init(s);
 	if (verbose)
-		printf("seed %" PRIu64 ": %u nodes (%u voters), %u groups, drop %u/1000, dup %u/1000, corrupt %u/1000, delay "
-		       "%.1f-%.1fms, fsync %.2f-%.2fms, faults every ~%.0fms, snapshot every %u, chunk %u B, "
+		printf("seed %" PRIu64 ": %u nodes (%u voters), %u groups, drop %u/1000, dup "
+		       "%u/1000, corrupt %u/1000, delay "
+		       "%.1f-%.1fms, fsync %.2f-%.2fms, faults every ~%.0fms, snapshot every %u, "
+		       "chunk %u B, "
 		       "cache %u, msg %u B, quiesce %d\n",
-		       seed, s->p.nodes, s->p.voters0, s->p.groups, s->p.drop_permille, s->p.dup_permille, s->p.corrupt_permille,
-		       (double)s->p.delay_min_ns / 1e6, (double)s->p.delay_max_ns / 1e6,
-		       (double)s->p.fsync_min_ns / 1e6, (double)s->p.fsync_max_ns / 1e6,
-		       (double)s->p.fault_every_ns / 1e6, s->p.snapshot_every, s->p.chunk_bytes, s->p.cache_entries,
+		       seed, s->p.nodes, s->p.voters0, s->p.groups, s->p.drop_permille,
+		       s->p.dup_permille, s->p.corrupt_permille, (double)s->p.delay_min_ns / 1e6,
+		       (double)s->p.delay_max_ns / 1e6, (double)s->p.fsync_min_ns / 1e6,
+		       (double)s->p.fsync_max_ns / 1e6, (double)s->p.fault_every_ns / 1e6,
+		       s->p.snapshot_every, s->p.chunk_bytes, s->p.cache_entries,
 		       s->p.msg_bytes_max, s->p.quiesce);
 
 	struct raft_conf boot;
@@ -521,7 +549,8 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 			if (n->up && n->paused) {
 				if (n->n_inbox == n->cap_inbox) {
 					n->cap_inbox = n->cap_inbox ? n->cap_inbox * 2 : 64;
-					n->inbox = realloc(n->inbox, n->cap_inbox * sizeof(*n->inbox));
+					n->inbox =
+					    realloc(n->inbox, n->cap_inbox * sizeof(*n->inbox));
 					ASSERT(n->inbox != NULL);
 				}
 				n->inbox[n->n_inbox++] = e->frame;
@@ -544,7 +573,8 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 		case EV_CHAOS:
 			if (!s->healed) {
 				chaos(s);
-				ev_new(s, EV_CHAOS, s->now + prng_range(&s->prng, 1, 2 * s->p.fault_every_ns));
+				ev_new(s, EV_CHAOS,
+				       s->now + prng_range(&s->prng, 1, 2 * s->p.fault_every_ns));
 			}
 			break;
 		case EV_RESTART:
@@ -582,20 +612,25 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 	}
 	int failed = s->failed;
 	if (failed) {
-		printf("FAIL seed=%" PRIu64 " at t=%.3fs: %s\n", seed, (double)s->now / 1e9, s->failure);
-		printf("replay: tests/sim/sim --seed %" PRIu64 " --chaos %" PRIu64 " --live %" PRIu64 " --verbose\n",
+		printf("FAIL seed=%" PRIu64 " at t=%.3fs: %s\n", seed, (double)s->now / 1e9,
+		       s->failure);
+		printf("replay: tests/sim/sim --seed %" PRIu64 " --chaos %" PRIu64
+		       " --live %" PRIu64 " --verbose\n",
 		       seed, chaos_s, live_s);
 	} else if (verbose) {
 		uint64_t elections = 0;
 		for (uint32_t g = 0; g < s->p.groups; g++)
 			elections += s->check[g].elections;
-		printf("  ok: %.1f simulated s, %" PRIu64 " steps, %" PRIu64 " frames, %" PRIu64 " puts acked, %" PRIu64
-		       " reads, %" PRIu64 " timed out, %" PRIu64 " elections, %" PRIu64 " crashes, %" PRIu64
-		       " conf changes, %" PRIu64 " transfers, %" PRIu64 " snapshots installed, %" PRIu64
-		       " group-ticks quiesced\n",
-		       (double)s->now / 1e9, s->steps, s->frames, s->puts_acked, s->gets_ok, s->ops_timed_out,
-		       elections, s->crashes, s->conf_changes, s->transfers, s->snapshots_installed,
-		       s->quiesced_ticks);
+		printf("  ok: %.1f simulated s, %" PRIu64 " steps, %" PRIu64 " frames, %" PRIu64
+		       " puts acked, %" PRIu64 " reads, %" PRIu64 " timed out, %" PRIu64
+		       " elections, %" PRIu64 " crashes, %" PRIu64 " conf changes, %" PRIu64
+		       " transfers, %" PRIu64 " snapshots installed, %" PRIu64
+		       " group-ticks quiesced, %" PRIu64 " allocation failures, %" PRIu64
+		       " storage ERR_AGAIN\n",
+		       (double)s->now / 1e9, s->steps, s->frames, s->puts_acked, s->gets_ok,
+		       s->ops_timed_out, elections, s->crashes, s->conf_changes, s->transfers,
+		       s->snapshots_installed, s->quiesced_ticks, s->mem_failures,
+		       s->storage_agains);
 	}
 	fflush(stdout);
 	while ((e = ev_pop(s)) != NULL) {
@@ -611,6 +646,7 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 	sim_check_free(s);
 	free(s);
 	g_sim = NULL;
+	sim_current = NULL;
 	return failed;
 }
 
@@ -629,15 +665,15 @@ static int run_forked(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verb
 	ASSERT(waitpid(pid, &status, 0) == pid);
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status) != 0;
-	printf("FAIL seed=%" PRIu64 ": the run died (signal %d; a core assertion above says why)\n", seed,
-	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	printf("FAIL seed=%" PRIu64 ": the run died (signal %d; a core assertion above says why)\n",
+	       seed, WIFSIGNALED(status) ? WTERMSIG(status) : -1);
 	return 1;
 }
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: sim [--seed S | --seeds A-B | --soak N] [--chaos SEC] [--live SEC] "
-			"[--expect-failure] [--verbose]\n");
+	                "[--expect-failure] [--verbose]\n");
 }
 
 int main(int argc, char **argv)
@@ -679,14 +715,16 @@ int main(int argc, char **argv)
 	int failed = 0;
 	for (uint64_t seed = first; seed <= last; seed++) {
 		runs++;
-		failed = expect_failure ? run_forked(seed, chaos_s, live_s, verbose) : run(seed, chaos_s, live_s, verbose);
+		failed = expect_failure ? run_forked(seed, chaos_s, live_s, verbose)
+		                        : run(seed, chaos_s, live_s, verbose);
 		if (failed)
 			break;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	printf("sim: %" PRIu64 " seed(s) from %" PRIu64 ", %" PRIu64 " simulated s, %.1f s wall: %s\n", runs, first,
-	       runs * (chaos_s + live_s), wall,
+	printf("sim: %" PRIu64 " seed(s) from %" PRIu64 ", %" PRIu64
+	       " simulated s, %.1f s wall: %s\n",
+	       runs, first, runs * (chaos_s + live_s), wall,
 	       failed ? (expect_failure ? "failure found (expected)" : "FAILED") : "all passed");
 	if (expect_failure)
 		return failed ? 0 : 1;

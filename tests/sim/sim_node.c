@@ -20,9 +20,18 @@
 
 #define PUT_BYTES 27
 
+struct sim *sim_current;
+
 static void *sim_mem_alloc(void *ctx, size_t bytes)
 {
 	(void)ctx;
+	struct sim *s = sim_current;
+	/* the pool runs dry now and then: the core must answer with backpressure, not grow */
+	if (s && !s->in_init && !s->healed && s->p.mem_fail_permille &&
+	    prng_chance(&s->prng, s->p.mem_fail_permille, 1000)) {
+		s->mem_failures++;
+		return NULL;
+	}
 	void *p = malloc(bytes ? bytes : 1);
 	ASSERT(p != NULL);
 	return p;
@@ -70,7 +79,8 @@ static void kv_decode(struct sim_kv *kv, const uint8_t *buf, uint32_t len)
 		kv->sessions[i] = get_u64(buf + 8 + 8 * SIM_KEYS + 8 * i);
 }
 
-/* ---- clients ------------------------------------------------------------------------------------ */
+/* ---- clients ------------------------------------------------------------------------------------
+ */
 
 static void client_next(struct sim *s, struct sim_client *c);
 
@@ -86,9 +96,9 @@ static void read_respond(struct sim *s, struct sim_group_state *g, uint64_t op)
 	for (uint32_t i = 0; i < SIM_CLIENTS; i++, c++) {
 		if (c->waiting && c->op_id == op && c->kind == SIM_OP_GET) {
 			struct sim_hist_op h = {.kind = SIM_OP_GET,
-						.value = g->kv.values[c->key],
-						.invoke = c->invoke,
-						.response = s->now};
+			                        .value = g->kv.values[c->key],
+			                        .invoke = c->invoke,
+			                        .response = s->now};
 			sim_history_add(s, g->group, c->key, &h);
 			s->gets_ok++;
 			client_done(s, c);
@@ -158,12 +168,14 @@ static void apply_put(struct sim *s, struct sim_group_state *g, const struct raf
 	uint64_t op = get_u64(e->data + 19);
 	ASSERT(client < SIM_CLIENTS && key < SIM_KEYS);
 	if (seq <= g->kv.sessions[client])
-		return; /* a duplicate (forwarded proposal delivered twice, or retried): exactly once */
+		return; /* a duplicate (forwarded proposal delivered twice, or retried): exactly
+		           once */
 	g->kv.sessions[client] = seq;
 	g->kv.values[key] = value;
 	struct sim_client *c = &s->clients[g->group][client];
 	if (c->waiting && c->op_id == op && c->node == g->node->id) {
-		struct sim_hist_op h = {.kind = SIM_OP_PUT, .value = value, .invoke = c->invoke, .response = s->now};
+		struct sim_hist_op h = {
+		    .kind = SIM_OP_PUT, .value = value, .invoke = c->invoke, .response = s->now};
 		sim_history_add(s, g->group, key, &h);
 		s->puts_acked++;
 		if (s->healed)
@@ -177,7 +189,8 @@ static void client_next(struct sim *s, struct sim_client *c)
 	/* think time, then sim_client_issue via the event loop */
 	extern void sim_schedule_client(struct sim * s, struct sim_client * c, uint64_t at);
 	/* mostly busy, sometimes idle for a while (so that groups quiesce and must wake up) */
-	uint64_t think = prng_chance(&s->prng, 1, 25) ? prng_range(&s->prng, 500, 4000) : prng_range(&s->prng, 1, 40);
+	uint64_t think = prng_chance(&s->prng, 1, 25) ? prng_range(&s->prng, 500, 4000)
+	                                              : prng_range(&s->prng, 1, 40);
 	sim_schedule_client(s, c, s->now + think * SIM_MS);
 }
 
@@ -239,7 +252,8 @@ void sim_client_issue(struct sim *s, struct sim_client *c)
 		rc = sim_node_step(s, n, c->group, &ev);
 	}
 	if (rc != 0) {
-		/* refused before anything happened (no leader, backpressure, transfer): not in history */
+		/* refused before anything happened (no leader, backpressure, transfer): not in
+		 * history */
 		if (c->kind == SIM_OP_GET)
 			read_fail(s, g, c->op_id);
 		else
@@ -247,7 +261,8 @@ void sim_client_issue(struct sim *s, struct sim_client *c)
 		sim_node_after(s, n);
 		return;
 	}
-	extern void sim_schedule_timeout(struct sim * s, struct sim_client * c, uint64_t op, uint64_t at);
+	extern void sim_schedule_timeout(struct sim * s, struct sim_client * c, uint64_t op,
+	                                 uint64_t at);
 	c->deadline = s->now + 2 * SIM_SEC;
 	sim_schedule_timeout(s, c, c->op_id, c->deadline);
 	sim_node_after(s, n);
@@ -260,7 +275,10 @@ void sim_client_timeout(struct sim *s, struct sim_client *c, uint64_t op_id)
 	s->ops_timed_out++;
 	if (c->kind == SIM_OP_PUT) {
 		/* the outcome is unknown: it may still commit later */
-		struct sim_hist_op h = {.kind = SIM_OP_PUT, .value = c->value, .invoke = c->invoke, .response = UINT64_MAX};
+		struct sim_hist_op h = {.kind = SIM_OP_PUT,
+		                        .value = c->value,
+		                        .invoke = c->invoke,
+		                        .response = UINT64_MAX};
 		sim_history_add(s, c->group, c->key, &h);
 		client_done(s, c);
 		return;
@@ -272,7 +290,8 @@ void sim_client_timeout(struct sim *s, struct sim_client *c, uint64_t op_id)
 		client_done(s, c);
 }
 
-/* ---- persistence ---------------------------------------------------------------------------------- */
+/* ---- persistence
+ * ---------------------------------------------------------------------------------- */
 
 static struct sim_write *write_from_update(struct sim_group_state *g, const struct raft_update *u)
 {
@@ -360,7 +379,8 @@ void sim_node_fsync_done(struct sim *s, struct sim_node *n)
 	sim_node_after(s, n);
 }
 
-/* ---- on_update: the server's side of the contract -------------------------------------------------- */
+/* ---- on_update: the server's side of the contract
+ * -------------------------------------------------- */
 
 static void take_snapshot(struct sim *s, struct sim_group_state *g)
 {
@@ -413,10 +433,16 @@ static void on_update(void *ctx, void *user, struct raft *r, const struct raft_u
 		if (u->persist_seq)
 			sim_check_persist(s, g, u);
 		if (u->have_chunk && getenv("SIM_TRACE"))
-			printf("t=%.4f node %u g%u chunk snap %lu/%lu off %lu len %u last %d first8 %lu install %d\n",
-			       (double)s->now / 1e9, n->id, g->group, (unsigned long)u->chunk.meta.index,
-			       (unsigned long)u->chunk.meta.term, (unsigned long)u->chunk.offset, u->chunk.len,
-			       u->chunk.last, u->chunk.offset == 0 && u->chunk.len >= 8 ? (unsigned long)get_u64(u->chunk.data) : 0UL, u->install);
+			printf("t=%.4f node %u g%u chunk snap %lu/%lu off %lu len %u last %d "
+			       "first8 %lu install %d\n",
+			       (double)s->now / 1e9, n->id, g->group,
+			       (unsigned long)u->chunk.meta.index,
+			       (unsigned long)u->chunk.meta.term, (unsigned long)u->chunk.offset,
+			       u->chunk.len, u->chunk.last,
+			       u->chunk.offset == 0 && u->chunk.len >= 8
+			           ? (unsigned long)get_u64(u->chunk.data)
+			           : 0UL,
+			       u->install);
 		struct sim_write *w = write_from_update(g, u);
 		sim_store_apply(&g->cur, w, UINT32_MAX, 0);
 		queue_write(s, n, w);
@@ -426,9 +452,11 @@ static void on_update(void *ctx, void *user, struct raft *r, const struct raft_u
 		ASSERT(g->cur.snap.index == u->snapshot.index);
 		kv_decode(&g->kv, g->cur.snap_data, g->cur.snap_len);
 		if (g->kv.applied != u->snapshot.index)
-			sim_fail(s, "snapshot install: node %u group %u staged data for index %" PRIu64
-				    " under metadata for index %" PRIu64 " (chunks of different snapshots mixed)",
-				 n->id, g->group, g->kv.applied, u->snapshot.index);
+			sim_fail(s,
+			         "snapshot install: node %u group %u staged data for index %" PRIu64
+			         " under metadata for index %" PRIu64
+			         " (chunks of different snapshots mixed)",
+			         n->id, g->group, g->kv.applied, u->snapshot.index);
 		g->kv.applied = u->snapshot.index;
 		sim_check_state(s, g, u->snapshot.index, kv_hash(&g->kv), 1);
 		g->last_snap_applied = g->kv.applied;
@@ -450,7 +478,8 @@ static void on_update(void *ctx, void *user, struct raft *r, const struct raft_u
 	if (st.role == RAFT_LEADER && st.commit > g->last_commit_seen)
 		sim_check_commit(s, g, st.commit);
 	if (g->kv.applied > st.snapshot_index && g->kv.applied > g->cur.snap.index &&
-	    g->kv.applied >= g->last_snap_applied + s->p.snapshot_every && g->kv.applied <= st.stable_index)
+	    g->kv.applied >= g->last_snap_applied + s->p.snapshot_every &&
+	    g->kv.applied <= st.stable_index)
 		take_snapshot(s, g);
 	sim_check_node(s, g);
 }
@@ -461,7 +490,8 @@ static void send_frame(void *ctx, uint64_t to, const uint8_t *frame, size_t len)
 	sim_schedule_deliver(n->sim, n->id, (uint32_t)to, frame, len);
 }
 
-/* ---- lifecycle ------------------------------------------------------------------------------------ */
+/* ---- lifecycle
+ * ------------------------------------------------------------------------------------ */
 
 static void group_start(struct sim *s, struct sim_node *n, uint32_t gi)
 {
@@ -529,9 +559,9 @@ static void group_start(struct sim *s, struct sim_node *n, uint32_t gi)
 	st.n_confs = n_confs;
 	int rc = raft_init(&g->r, &cfg, &st);
 	if (rc != 0) {
-		fprintf(stderr, "raft_init node %u group %u: %s (first %lu last %lu snap %lu)\n", n->id, gi,
-			err_str(rc), (unsigned long)st.log_first, (unsigned long)st.log_last,
-			(unsigned long)st.snapshot.index);
+		fprintf(stderr, "raft_init node %u group %u: %s (first %lu last %lu snap %lu)\n",
+		        n->id, gi, err_str(rc), (unsigned long)st.log_first,
+		        (unsigned long)st.log_last, (unsigned long)st.snapshot.index);
 		ASSERT(rc == 0);
 	}
 	rc = raft_multi_add(&n->multi, gi + 1, &g->r, g);
@@ -541,6 +571,7 @@ static void group_start(struct sim *s, struct sim_node *n, uint32_t gi)
 void sim_node_start(struct sim *s, struct sim_node *n)
 {
 	ASSERT(!n->up);
+	s->in_init = 1;
 	n->sim = s;
 	n->up = 1;
 	n->paused = 0;
@@ -564,12 +595,14 @@ void sim_node_start(struct sim *s, struct sim_node *n)
 	ASSERT(rc == 0);
 	for (uint32_t gi = 0; gi < s->p.groups; gi++)
 		group_start(s, n, gi);
+	s->in_init = 0;
 }
 
 void sim_node_crash(struct sim *s, struct sim_node *n)
 {
 	ASSERT(n->up);
-	/* power loss: synced writes stay; of the rest, a random prefix survives, the last maybe torn */
+	/* power loss: synced writes stay; of the rest, a random prefix survives, the last maybe
+	 * torn */
 	uint32_t keep = (uint32_t)prng_below(&s->prng, n->n_pending + 1);
 	for (uint32_t i = 0; i < keep; i++) {
 		struct sim_write *w = n->pending[i];
@@ -613,7 +646,8 @@ void sim_node_free(struct sim_node *n)
 	free(n->inbox);
 }
 
-/* ---- events ----------------------------------------------------------------------------------------- */
+/* ---- events
+ * ----------------------------------------------------------------------------------------- */
 
 int sim_node_step(struct sim *s, struct sim_node *n, uint32_t group, const struct raft_event *ev)
 {

@@ -59,7 +59,7 @@ static int log_term(void *ctx, uint64_t g, uint64_t index, uint64_t *term)
 }
 
 static int log_entries(void *ctx, uint64_t g, uint64_t lo, uint64_t hi, uint64_t max_bytes,
-		       struct raft_entry *out, uint32_t cap, uint32_t *count)
+                       struct raft_entry *out, uint32_t cap, uint32_t *count)
 {
 	(void)g;
 	struct th_node *n = ctx;
@@ -72,15 +72,18 @@ static int log_entries(void *ctx, uint64_t g, uint64_t lo, uint64_t hi, uint64_t
 		if (*count > 0 && bytes + e->len > max_bytes)
 			break;
 		bytes += e->len;
-		out[*count] = (struct raft_entry){
-			.term = e->term, .index = i, .type = e->type, .len = e->len, .data = e->len ? e->data : NULL};
+		out[*count] = (struct raft_entry){.term = e->term,
+		                                  .index = i,
+		                                  .type = e->type,
+		                                  .len = e->len,
+		                                  .data = e->len ? e->data : NULL};
 		(*count)++;
 	}
 	return 0;
 }
 
-static int log_snapshot_read(void *ctx, uint64_t g, uint64_t index, uint64_t offset, uint32_t len_max,
-			     const uint8_t **data, uint32_t *len)
+static int log_snapshot_read(void *ctx, uint64_t g, uint64_t index, uint64_t offset,
+                             uint32_t len_max, const uint8_t **data, uint32_t *len)
 {
 	(void)g;
 	struct th_node *n = ctx;
@@ -92,7 +95,8 @@ static int log_snapshot_read(void *ctx, uint64_t g, uint64_t index, uint64_t off
 	return 0;
 }
 
-static void node_init(struct th_cluster *c, struct th_node *n, void (*adjust)(struct raft_config *, uint64_t))
+static void node_init(struct th_cluster *c, struct th_node *n,
+                      void (*adjust)(struct raft_config *, uint64_t))
 {
 	struct raft_config cfg;
 	raft_config_defaults(&cfg);
@@ -128,13 +132,13 @@ static void node_init(struct th_cluster *c, struct th_node *n, void (*adjust)(st
 		nc++;
 	}
 	struct raft_init_state st = {
-		.hard = n->st.hs,
-		.snapshot = n->st.snap,
-		.log_first = n->st.first,
-		.log_last = store_last(&n->st),
-		.applied = n->st.snap.index,
-		.confs = confs,
-		.n_confs = nc,
+	    .hard = n->st.hs,
+	    .snapshot = n->st.snap,
+	    .log_first = n->st.first,
+	    .log_last = store_last(&n->st),
+	    .applied = n->st.snap.index,
+	    .confs = confs,
+	    .n_confs = nc,
 	};
 	cr_assert(store_term(&n->st, st.log_last, &st.log_last_term));
 	cr_assert_eq(raft_init(&n->r, &cfg, &st), 0);
@@ -145,7 +149,7 @@ static void node_init(struct th_cluster *c, struct th_node *n, void (*adjust)(st
 }
 
 void th_init_cfg(struct th_cluster *c, uint32_t n, uint32_t voters,
-		 void (*adjust)(struct raft_config *cfg, uint64_t id))
+                 void (*adjust)(struct raft_config *cfg, uint64_t id))
 {
 	memset(c, 0, sizeof(*c));
 	cr_assert(n <= TH_MAX && voters <= n);
@@ -295,7 +299,8 @@ void th_persist(struct th_cluster *c, uint64_t id)
 {
 	struct th_node *n = &c->nodes[id];
 	for (int k = 0; k < 16 && n->seq_handed > n->r.persisted_seq; k++) {
-		struct raft_event ev = {.type = RAFT_EVENT_PERSISTED, .persisted_seq = n->seq_handed};
+		struct raft_event ev = {.type = RAFT_EVENT_PERSISTED,
+		                        .persisted_seq = n->seq_handed};
 		cr_assert_eq(raft_step(&n->r, &ev, &n->u), 0);
 		consume(c, n);
 	}
@@ -340,7 +345,8 @@ static void free_msg(struct th_msg *q)
 
 static int matches(const struct th_msg *q, uint64_t from, uint64_t to, uint8_t type)
 {
-	return (!from || q->m.from == from) && (!to || q->m.to == to) && (!type || q->m.type == type);
+	return (!from || q->m.from == from) && (!to || q->m.to == to) &&
+	       (!type || q->m.type == type);
 }
 
 static void deliver_at(struct th_cluster *c, uint32_t i)
@@ -353,7 +359,7 @@ static void deliver_at(struct th_cluster *c, uint32_t i)
 		struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .msg = &q->m};
 		int rc = th_step(c, q->m.to, &ev);
 		cr_assert_eq(rc, 0, "step %s from %lu to %lu: %s", raft_msg_type_str(q->m.type),
-			     (unsigned long)q->m.from, (unsigned long)q->m.to, err_str(rc));
+		             (unsigned long)q->m.from, (unsigned long)q->m.to, err_str(rc));
 	}
 	free_msg(q);
 }
@@ -399,7 +405,8 @@ uint32_t th_count(const struct th_cluster *c, uint64_t from, uint64_t to, uint8_
 	return k;
 }
 
-const struct raft_message *th_find(const struct th_cluster *c, uint64_t from, uint64_t to, uint8_t type)
+const struct raft_message *th_find(const struct th_cluster *c, uint64_t from, uint64_t to,
+                                   uint8_t type)
 {
 	for (uint32_t i = 0; i < c->n_queue; i++)
 		if (matches(c->queue[i], from, to, type))

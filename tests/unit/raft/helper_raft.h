@@ -78,11 +78,12 @@ struct th_cluster {
 	uint64_t seed;
 };
 
-/* n nodes; nodes 1..voters are the bootstrap voters, the rest start with that conf but not in it. */
+/* n nodes; nodes 1..voters are the bootstrap voters, the rest start with that conf but not in it.
+ */
 void th_init(struct th_cluster *c, uint32_t n, uint32_t voters);
 /* Same, with a hook to adjust each node's config before raft_init. */
 void th_init_cfg(struct th_cluster *c, uint32_t n, uint32_t voters,
-		 void (*adjust)(struct raft_config *cfg, uint64_t id));
+                 void (*adjust)(struct raft_config *cfg, uint64_t id));
 void th_free(struct th_cluster *c);
 
 int th_step(struct th_cluster *c, uint64_t id, const struct raft_event *ev);
@@ -100,7 +101,8 @@ int th_deliver_one(struct th_cluster *c, uint64_t from, uint64_t to, uint8_t typ
 /* Drop all queued messages (optionally only those to `to`; 0 = all). */
 void th_drop(struct th_cluster *c, uint64_t to);
 uint32_t th_count(const struct th_cluster *c, uint64_t from, uint64_t to, uint8_t type);
-const struct raft_message *th_find(const struct th_cluster *c, uint64_t from, uint64_t to, uint8_t type);
+const struct raft_message *th_find(const struct th_cluster *c, uint64_t from, uint64_t to,
+                                   uint8_t type);
 
 /* Campaign on id and deliver (auto persist on) until it leads; returns 1 on success. */
 int th_elect(struct th_cluster *c, uint64_t id);

@@ -16,11 +16,17 @@ static struct raft_entry ents_out[4];
 static void build(void)
 {
 	memset(msgs_out, 0, sizeof(msgs_out));
-	ents_out[0] = (struct raft_entry){.term = 7, .index = 11, .type = RAFT_ENTRY_NORMAL, .len = 3,
-					  .data = (const uint8_t *)"abc"};
+	ents_out[0] = (struct raft_entry){.term = 7,
+	                                  .index = 11,
+	                                  .type = RAFT_ENTRY_NORMAL,
+	                                  .len = 3,
+	                                  .data = (const uint8_t *)"abc"};
 	ents_out[1] = (struct raft_entry){.term = 8, .index = 12, .type = RAFT_ENTRY_NOOP};
-	ents_out[2] = (struct raft_entry){.term = 8, .index = 13, .type = RAFT_ENTRY_CONF, .len = 5,
-					  .data = (const uint8_t *)"\x01\x02\x03\x04\x05"};
+	ents_out[2] = (struct raft_entry){.term = 8,
+	                                  .index = 13,
+	                                  .type = RAFT_ENTRY_CONF,
+	                                  .len = 5,
+	                                  .data = (const uint8_t *)"\x01\x02\x03\x04\x05"};
 	for (uint8_t t = 1; t <= RAFT_MSG_TYPE_MAX; t++) {
 		struct raft_message *m = &msgs_out[t];
 		m->type = t;
@@ -114,7 +120,8 @@ Test(raft_codec, round_trip_every_type)
 		cr_assert_eq(app->entries[i].type, ents_out[i].type);
 		cr_assert_eq(app->entries[i].len, ents_out[i].len);
 		if (ents_out[i].len)
-			cr_assert_eq(memcmp(app->entries[i].data, ents_out[i].data, ents_out[i].len), 0);
+			cr_assert_eq(
+			    memcmp(app->entries[i].data, ents_out[i].data, ents_out[i].len), 0);
 	}
 	cr_assert_eq(dmsgs[RAFT_MSG_PROP - 1].entries[0].index, 0, "proposals have no index yet");
 	const struct raft_message *s = &dmsgs[RAFT_MSG_SNAP - 1];
@@ -130,8 +137,13 @@ Test(raft_codec, round_trip_every_type)
 
 Test(raft_codec, heartbeats_are_compact)
 {
-	struct raft_message hb = {.type = RAFT_MSG_HEARTBEAT, .group_id = 17, .from = 1, .to = 2, .term = 3,
-				  .commit = 200, .ctx = 4};
+	struct raft_message hb = {.type = RAFT_MSG_HEARTBEAT,
+	                          .group_id = 17,
+	                          .from = 1,
+	                          .to = 2,
+	                          .term = 3,
+	                          .commit = 200,
+	                          .ctx = 4};
 	struct raft_frame_writer w;
 	raft_frame_begin(&w, buf, sizeof(buf), 1);
 	for (int i = 0; i < 1000; i++) {
@@ -152,7 +164,8 @@ Test(raft_codec, every_flipped_byte_is_refused)
 			copy[i] ^= (uint8_t)(1u << bit);
 			struct raft_frame f;
 			int rc = decode(copy, len, &f, 64);
-			cr_assert(rc == ERR_CORRUPT || rc == ERR_PROTO, "byte %zu bit %d accepted", i, bit);
+			cr_assert(rc == ERR_CORRUPT || rc == ERR_PROTO, "byte %zu bit %d accepted",
+			          i, bit);
 			cr_assert_eq(f.n_msgs, 0, "nothing is handed out from a refused frame");
 		}
 	}
@@ -204,9 +217,11 @@ Test(raft_codec, random_garbage_never_crashes)
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
-			copy[RAFT_FRAME_HEADER_BYTES + x % (len - RAFT_FRAME_HEADER_BYTES)] = (uint8_t)(x >> 24);
+			copy[RAFT_FRAME_HEADER_BYTES + x % (len - RAFT_FRAME_HEADER_BYTES)] =
+			    (uint8_t)(x >> 24);
 		}
-		uint64_t sum = raft_frame_checksum(copy, len); /* reseal: exercise the parser itself */
+		uint64_t sum =
+		    raft_frame_checksum(copy, len); /* reseal: exercise the parser itself */
 		for (int i = 0; i < 8; i++)
 			copy[24 + i] = (uint8_t)(sum >> (8 * i));
 		struct raft_frame f;

@@ -29,7 +29,8 @@ Test(raft_election, timeout_starts_prevote_without_changing_term)
 	cr_assert_eq(m->term, 1);
 }
 
-/* Candidates: on conversion increment the term, vote for self, request votes; majority -> leader. */
+/* Candidates: on conversion increment the term, vote for self, request votes; majority -> leader.
+ */
 Test(raft_election, candidate_increments_term_votes_self_and_wins_majority)
 {
 	th_init(&C, 3, 3);
@@ -77,8 +78,13 @@ Test(raft_election, vote_rejected_for_older_term)
 	cr_assert(th_elect(&C, 1));
 	cr_assert(th_elect(&C, 2)); /* term 2 */
 	th_auto_persist(&C, 1);
-	struct raft_message m = {.type = RAFT_MSG_VOTE, .group_id = 7, .from = 1, .to = 3, .term = 1,
-				 .index = 100, .log_term = 100};
+	struct raft_message m = {.type = RAFT_MSG_VOTE,
+	                         .group_id = 7,
+	                         .from = 1,
+	                         .to = 3,
+	                         .term = 1,
+	                         .index = 100,
+	                         .log_term = 100};
 	struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .msg = &m};
 	cr_assert_eq(th_step(&C, 3, &ev), 0);
 	cr_assert_eq(th_status(&C, 3).vote, 2);
@@ -90,7 +96,8 @@ Test(raft_election, one_vote_per_term)
 {
 	th_init(&C, 3, 3);
 	th_auto_persist(&C, 1);
-	struct raft_message m = {.type = RAFT_MSG_VOTE, .group_id = 7, .from = 1, .to = 3, .term = 5};
+	struct raft_message m = {
+	    .type = RAFT_MSG_VOTE, .group_id = 7, .from = 1, .to = 3, .term = 5};
 	struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .msg = &m};
 	cr_assert_eq(th_step(&C, 3, &ev), 0);
 	cr_assert_eq(th_status(&C, 3).vote, 1);
@@ -115,8 +122,14 @@ Test(raft_election, vote_requires_up_to_date_log)
 	cr_assert_eq(th_propose(&C, 1, "x"), 0);
 	th_deliver(&C);
 	/* node 3 asks with a log that ends before ours (index 1, term 1) */
-	struct raft_message m = {.type = RAFT_MSG_VOTE, .group_id = 7, .from = 3, .to = 2, .term = 9,
-				 .index = 1, .log_term = 1, .flags = RAFT_MSG_F_TRANSFER};
+	struct raft_message m = {.type = RAFT_MSG_VOTE,
+	                         .group_id = 7,
+	                         .from = 3,
+	                         .to = 2,
+	                         .term = 9,
+	                         .index = 1,
+	                         .log_term = 1,
+	                         .flags = RAFT_MSG_F_TRANSFER};
 	struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .msg = &m};
 	cr_assert_eq(th_step(&C, 2, &ev), 0);
 	struct raft_status s = th_status(&C, 2);
@@ -134,7 +147,8 @@ Test(raft_election, higher_term_reply_deposes_leader)
 {
 	th_init(&C, 3, 3);
 	cr_assert(th_elect(&C, 1));
-	struct raft_message m = {.type = RAFT_MSG_APP_RESP, .group_id = 7, .from = 2, .to = 1, .term = 4};
+	struct raft_message m = {
+	    .type = RAFT_MSG_APP_RESP, .group_id = 7, .from = 2, .to = 1, .term = 4};
 	struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .msg = &m};
 	cr_assert_eq(th_step(&C, 1, &ev), 0);
 	struct raft_status s = th_status(&C, 1);
@@ -150,7 +164,8 @@ Test(raft_election, stale_leader_is_told_the_new_term)
 	cr_assert(th_elect(&C, 1));
 	cr_assert(th_elect(&C, 2));
 	th_drop(&C, 0);
-	struct raft_message m = {.type = RAFT_MSG_APP, .group_id = 7, .from = 1, .to = 3, .term = 1};
+	struct raft_message m = {
+	    .type = RAFT_MSG_APP, .group_id = 7, .from = 1, .to = 3, .term = 1};
 	struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .msg = &m};
 	cr_assert_eq(th_step(&C, 3, &ev), 0);
 	const struct raft_message *r = th_find(&C, 3, 1, RAFT_MSG_APP_RESP);
@@ -171,7 +186,8 @@ Test(raft_election, candidate_yields_to_leader_of_same_term)
 	cr_assert_eq(th_status(&C, 2).role, RAFT_CANDIDATE);
 	uint64_t term = th_status(&C, 2).term;
 	th_drop(&C, 0);
-	struct raft_message m = {.type = RAFT_MSG_HEARTBEAT, .group_id = 7, .from = 3, .to = 2, .term = term};
+	struct raft_message m = {
+	    .type = RAFT_MSG_HEARTBEAT, .group_id = 7, .from = 3, .to = 2, .term = term};
 	struct raft_event rv = {.type = RAFT_EVENT_RECEIVE, .msg = &m};
 	cr_assert_eq(th_step(&C, 2, &rv), 0);
 	cr_assert_eq(th_status(&C, 2).role, RAFT_FOLLOWER);
@@ -237,8 +253,13 @@ Test(raft_election, stickiness_ignores_disruptive_candidate)
 {
 	th_init(&C, 3, 3);
 	cr_assert(th_elect(&C, 1));
-	struct raft_message m = {.type = RAFT_MSG_VOTE, .group_id = 7, .from = 3, .to = 2, .term = 5,
-				 .index = 100, .log_term = 100};
+	struct raft_message m = {.type = RAFT_MSG_VOTE,
+	                         .group_id = 7,
+	                         .from = 3,
+	                         .to = 2,
+	                         .term = 5,
+	                         .index = 100,
+	                         .log_term = 100};
 	struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .msg = &m};
 	cr_assert_eq(th_step(&C, 2, &ev), 0);
 	cr_assert_eq(th_status(&C, 2).term, 1);
@@ -277,8 +298,13 @@ Test(raft_election, restart_keeps_term_and_vote)
 	cr_assert_eq(s.term, 1);
 	cr_assert_eq(s.vote, 1);
 	cr_assert_eq(s.role, RAFT_FOLLOWER);
-	struct raft_message m = {.type = RAFT_MSG_VOTE, .group_id = 7, .from = 3, .to = 2, .term = 1,
-				 .index = 100, .log_term = 100};
+	struct raft_message m = {.type = RAFT_MSG_VOTE,
+	                         .group_id = 7,
+	                         .from = 3,
+	                         .to = 2,
+	                         .term = 1,
+	                         .index = 100,
+	                         .log_term = 100};
 	struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .msg = &m};
 	cr_assert_eq(th_step(&C, 2, &ev), 0);
 	cr_assert_eq(th_status(&C, 2).vote, 1);

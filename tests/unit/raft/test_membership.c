@@ -55,14 +55,16 @@ Test(raft_membership, conf_encoding_round_trip_and_validation)
 	memcpy(buf + 16, buf + 8, 8); /* duplicate id */
 	cr_assert_eq(raft_conf_decode(buf, len, &d), ERR_CORRUPT);
 
-	cr_assert_eq(raft_conf_apply_change(&c, RAFT_CONF_ADD_VOTER, 2), ERR_INVAL, "already a voter");
+	cr_assert_eq(raft_conf_apply_change(&c, RAFT_CONF_ADD_VOTER, 2), ERR_INVAL,
+	             "already a voter");
 	cr_assert_eq(raft_conf_apply_change(&c, RAFT_CONF_ADD_VOTER, 9), 0, "promotion");
 	cr_assert(raft_conf_is_voter(&c, 9) && !raft_conf_is_learner(&c, 9));
 	cr_assert_eq(raft_conf_apply_change(&c, RAFT_CONF_ADD_LEARNER, 1), 0, "demotion");
 	cr_assert_eq(raft_conf_apply_change(&c, RAFT_CONF_REMOVE, 7), ERR_INVAL, "not a member");
 	cr_assert_eq(raft_conf_apply_change(&c, RAFT_CONF_REMOVE, 1), 0);
 	cr_assert_eq(raft_conf_apply_change(&c, RAFT_CONF_REMOVE, 2), 0);
-	cr_assert_eq(raft_conf_apply_change(&c, RAFT_CONF_REMOVE, 9), ERR_INVAL, "the last voter stays");
+	cr_assert_eq(raft_conf_apply_change(&c, RAFT_CONF_REMOVE, 9), ERR_INVAL,
+	             "the last voter stays");
 }
 
 /* A learner receives the log but is not counted: commit needs a quorum of voters only. */
@@ -72,7 +74,8 @@ Test(raft_membership, learner_catches_up_without_counting)
 	cr_assert(th_elect(&C, 1));
 	cr_assert_eq(change(1, RAFT_CONF_ADD_LEARNER, 3), 0);
 	settle(1);
-	cr_assert_eq(th_status(&C, 3).last_index, th_status(&C, 1).last_index, "the learner caught up");
+	cr_assert_eq(th_status(&C, 3).last_index, th_status(&C, 1).last_index,
+	             "the learner caught up");
 	th_isolate(&C, 2, 1);
 	cr_assert_eq(th_propose(&C, 1, "needs-2"), 0);
 	settle(1);
@@ -91,10 +94,12 @@ Test(raft_membership, config_effective_on_append)
 	cr_assert(th_elect(&C, 1));
 	th_isolate(&C, 4, 1);
 	cr_assert_eq(change(1, RAFT_CONF_ADD_VOTER, 4), 0);
-	cr_assert(raft_conf_is_voter(raft_conf_current(&C.nodes[1].r), 4), "leader uses it at once");
+	cr_assert(raft_conf_is_voter(raft_conf_current(&C.nodes[1].r), 4),
+	          "leader uses it at once");
 	uint64_t idx = C.nodes[1].proposed_index;
 	th_deliver(&C);
-	cr_assert(raft_conf_is_voter(raft_conf_current(&C.nodes[2].r), 4), "follower uses it on append");
+	cr_assert(raft_conf_is_voter(raft_conf_current(&C.nodes[2].r), 4),
+	          "follower uses it on append");
 	/* with 4 voters, 3 acks are needed: {1, 2, 3} suffice while 4 is away */
 	settle(1);
 	cr_assert_geq(th_status(&C, 1).commit, idx);
@@ -112,11 +117,14 @@ Test(raft_membership, one_change_at_a_time)
 	struct raft_event ev = {.type = RAFT_EVENT_CAMPAIGN};
 	cr_assert_eq(th_step(&C, 1, &ev), 0);
 	while (th_status(&C, 1).role != RAFT_LEADER &&
-	       (th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE) || th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE_RESP) ||
-		th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE) || th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE_RESP)))
+	       (th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE) ||
+	        th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE_RESP) ||
+	        th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE) ||
+	        th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE_RESP)))
 		;
 	cr_assert_eq(th_status(&C, 1).role, RAFT_LEADER);
-	cr_assert_eq(change(1, RAFT_CONF_ADD_LEARNER, 4), ERR_BUSY, "the no-op of this term is not committed");
+	cr_assert_eq(change(1, RAFT_CONF_ADD_LEARNER, 4), ERR_BUSY,
+	             "the no-op of this term is not committed");
 	th_deliver(&C);
 	cr_assert_eq(change(1, RAFT_CONF_ADD_LEARNER, 4), 0);
 	cr_assert_eq(change(1, RAFT_CONF_ADD_VOTER, 4), ERR_BUSY, "the previous change is pending");

@@ -71,7 +71,7 @@ static int log_term(void *ctx, uint64_t g, uint64_t index, uint64_t *term)
 }
 
 static int log_entries(void *ctx, uint64_t g, uint64_t lo, uint64_t hi, uint64_t max_bytes,
-		       struct raft_entry *out, uint32_t cap, uint32_t *n)
+                       struct raft_entry *out, uint32_t cap, uint32_t *n)
 {
 	(void)g;
 	(void)max_bytes;
@@ -82,8 +82,8 @@ static int log_entries(void *ctx, uint64_t g, uint64_t lo, uint64_t hi, uint64_t
 	return 0;
 }
 
-static int log_snap(void *ctx, uint64_t g, uint64_t index, uint64_t off, uint32_t len_max, const uint8_t **d,
-		    uint32_t *len)
+static int log_snap(void *ctx, uint64_t g, uint64_t index, uint64_t off, uint32_t len_max,
+                    const uint8_t **d, uint32_t *len)
 {
 	(void)ctx, (void)g, (void)index, (void)off, (void)len_max, (void)d, (void)len;
 	return ERR_NOTFOUND;
@@ -138,7 +138,8 @@ static void persist_all(struct mnode *n)
 		struct mgroup *g = &n->groups[i];
 		if (!g->seq_pending)
 			continue;
-		struct raft_event ev = {.type = RAFT_EVENT_PERSISTED, .persisted_seq = g->seq_pending};
+		struct raft_event ev = {.type = RAFT_EVENT_PERSISTED,
+		                        .persisted_seq = g->seq_pending};
 		g->seq_pending = 0;
 		cr_assert_eq(raft_multi_step(&n->m, g->gid, &ev), 0);
 	}
@@ -186,8 +187,10 @@ static void setup(uint32_t groups, int quiesce)
 			cfg.cache_entries = 16;
 			cfg.seed = gi;
 			cfg.quiesce = quiesce;
-			cfg.log = (struct raft_log_ops){.ctx = g, .term = log_term, .entries = log_entries,
-							.snapshot_read = log_snap};
+			cfg.log = (struct raft_log_ops){.ctx = g,
+			                                .term = log_term,
+			                                .entries = log_entries,
+			                                .snapshot_read = log_snap};
 			cfg.mem = (struct raft_mem){.alloc = mem_alloc, .free = mem_free};
 			struct raft_init_state st = {.snapshot = {.conf = boot}, .log_first = 1};
 			cr_assert_eq(raft_init(&g->r, &cfg, &st), 0);
@@ -228,7 +231,8 @@ static void deliver(void)
 		memcpy(batch, Q, n * sizeof(*batch));
 		nq = 0;
 		for (uint32_t i = 0; i < n; i++) {
-			cr_assert_eq(raft_multi_receive(&N[batch[i].to].m, batch[i].bytes, batch[i].len), 0);
+			cr_assert_eq(
+			    raft_multi_receive(&N[batch[i].to].m, batch[i].bytes, batch[i].len), 0);
 			free(batch[i].bytes);
 			persist_all(&N[batch[i].to]);
 		}
@@ -278,7 +282,8 @@ Test(raft_multi, groups_elect_and_commit_through_frames)
 	for (uint32_t id = 1; id <= NODES; id++)
 		for (uint32_t gi = 0; gi < 20; gi++)
 			cr_assert_eq(N[id].groups[gi].r.commit, 2, "node %u group %u", id, gi);
-	cr_assert_lt(N[1].m.stats.frames_sent, N[1].m.stats.msgs_sent, "messages are batched into frames");
+	cr_assert_lt(N[1].m.stats.frames_sent, N[1].m.stats.msgs_sent,
+	             "messages are batched into frames");
 }
 
 /* Idle groups quiesce: the traffic of 1,000 idle groups is about that of one. */
@@ -299,8 +304,9 @@ Test(raft_multi, idle_groups_cost_like_one)
 		teardown();
 	}
 	cr_assert_gt(per_tick[0], 0, "node heartbeats keep flowing");
-	cr_assert_leq(per_tick[1], per_tick[0] * 2, "1,000 idle groups: %lu B/tick vs one group: %lu B/tick",
-		      (unsigned long)per_tick[1], (unsigned long)per_tick[0]);
+	cr_assert_leq(per_tick[1], per_tick[0] * 2,
+	              "1,000 idle groups: %lu B/tick vs one group: %lu B/tick",
+	              (unsigned long)per_tick[1], (unsigned long)per_tick[0]);
 	setup(1, 1); /* for the suite's teardown */
 }
 
@@ -341,7 +347,8 @@ Test(raft_multi, group_table_add_remove_find)
 		if ((g - 1) % 3 == 0) {
 			cr_assert_null(r);
 		} else {
-			cr_assert_not_null(r, "group %lu lost by backward-shift deletion", (unsigned long)g);
+			cr_assert_not_null(r, "group %lu lost by backward-shift deletion",
+			                   (unsigned long)g);
 			cr_assert_eq((uintptr_t)user, g);
 		}
 	}

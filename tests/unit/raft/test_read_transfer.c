@@ -48,12 +48,15 @@ Test(raft_read_transfer, read_waits_for_first_commit_of_term)
 	struct raft_event ev = {.type = RAFT_EVENT_CAMPAIGN};
 	cr_assert_eq(th_step(&C, 1, &ev), 0);
 	while (th_status(&C, 1).role != RAFT_LEADER &&
-	       (th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE) || th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE_RESP) ||
-		th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE) || th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE_RESP)))
+	       (th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE) ||
+	        th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE_RESP) ||
+	        th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE) ||
+	        th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE_RESP)))
 		;
 	cr_assert_eq(th_status(&C, 1).commit, 0);
 	cr_assert_eq(th_read(&C, 1, 5), 0);
-	cr_assert_eq(th_count(&C, 1, 0, RAFT_MSG_HEARTBEAT), 0, "no round before the no-op commits");
+	cr_assert_eq(th_count(&C, 1, 0, RAFT_MSG_HEARTBEAT), 0,
+	             "no round before the no-op commits");
 	th_deliver(&C);
 	const struct raft_read_state *rs = read_state(1, 5);
 	cr_assert_not_null(rs);
@@ -133,7 +136,8 @@ Test(raft_read_transfer, transfer_waits_for_catch_up)
 		th_deliver(&C);
 	}
 	cr_assert_eq(th_status(&C, 3).role, RAFT_LEADER);
-	cr_assert_eq(th_status(&C, 3).last_index, 5, "caught up, then won: entries 1-4 plus its no-op");
+	cr_assert_eq(th_status(&C, 3).last_index, 5,
+	             "caught up, then won: entries 1-4 plus its no-op");
 }
 
 Test(raft_read_transfer, transfer_abandoned_after_timeout)

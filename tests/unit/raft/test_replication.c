@@ -30,8 +30,10 @@ static int campaign_votes_only(uint64_t id)
 	struct raft_event ev = {.type = RAFT_EVENT_CAMPAIGN};
 	cr_assert_eq(th_step(&C, id, &ev), 0);
 	while (C.nodes[id].r.role != RAFT_LEADER &&
-	       (th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE) || th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE_RESP) ||
-		th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE) || th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE_RESP)))
+	       (th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE) ||
+	        th_deliver_one(&C, 0, 0, RAFT_MSG_PREVOTE_RESP) ||
+	        th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE) ||
+	        th_deliver_one(&C, 0, 0, RAFT_MSG_VOTE_RESP)))
 		;
 	th_drop(&C, 0);
 	return C.nodes[id].r.role == RAFT_LEADER;
@@ -119,7 +121,8 @@ Test(raft_replication, conflicting_suffix_truncated)
 	cr_assert_eq(term_at(1, 2), 2, "index 2 now holds the new leader's no-op");
 	cr_assert_eq(term_at(1, 3), 2);
 	cr_assert_eq(C.nodes[1].st.n, 3);
-	cr_assert_eq(memcmp(C.nodes[1].st.log[2].data, "kept", 4), 0, "storage was truncated and rewritten");
+	cr_assert_eq(memcmp(C.nodes[1].st.log[2].data, "kept", 4), 0,
+	             "storage was truncated and rewritten");
 }
 
 /* AppendEntries 4: entries already in the log are not appended again (retransmission). */
@@ -153,10 +156,21 @@ Test(raft_replication, follower_commit_bounded_by_last_new_entry)
 	th_init(&C, 3, 3);
 	th_auto_persist(&C, 1);
 	struct raft_entry e[2] = {{.term = 1, .index = 1, .type = RAFT_ENTRY_NOOP},
-				  {.term = 1, .index = 2, .type = RAFT_ENTRY_NORMAL, .len = 1,
-				   .data = (const uint8_t *)"z"}};
-	struct raft_message m = {.type = RAFT_MSG_APP, .group_id = 7, .from = 1, .to = 2, .term = 1,
-				 .index = 0, .log_term = 0, .commit = 50, .entries = e, .n_entries = 2};
+	                          {.term = 1,
+	                           .index = 2,
+	                           .type = RAFT_ENTRY_NORMAL,
+	                           .len = 1,
+	                           .data = (const uint8_t *)"z"}};
+	struct raft_message m = {.type = RAFT_MSG_APP,
+	                         .group_id = 7,
+	                         .from = 1,
+	                         .to = 2,
+	                         .term = 1,
+	                         .index = 0,
+	                         .log_term = 0,
+	                         .commit = 50,
+	                         .entries = e,
+	                         .n_entries = 2};
 	struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .msg = &m};
 	cr_assert_eq(th_step(&C, 2, &ev), 0);
 	cr_assert_eq(th_status(&C, 2).commit, 2);
@@ -215,7 +229,8 @@ Test(raft_replication, figure8_old_term_not_committed_by_counting)
 	cr_assert_eq(th_propose(&C, 1, "y"), 0);
 	th_deliver(&C);
 	cr_assert_eq(term_at(2, 3), 1);
-	/* (b) nodes 1, 2 cut off; node 5 wins term 2 with 3 and 4, appends its no-op at 3, cut off */
+	/* (b) nodes 1, 2 cut off; node 5 wins term 2 with 3 and 4, appends its no-op at 3, cut off
+	 */
 	th_isolate(&C, 1, 1);
 	th_isolate(&C, 2, 1);
 	for (uint64_t i = 1; i <= 5; i++)
@@ -248,12 +263,29 @@ Test(raft_replication, figure8_old_term_not_committed_by_counting)
 	 * nothing new: both acknowledge index 3, so {1, 2, 3} hold index 3 of term 1 while the
 	 * term-3 no-op is on node 1 alone */
 	th_drop(&C, 0);
-	struct raft_entry y = {.term = 1, .index = 3, .type = RAFT_ENTRY_NORMAL, .len = 1,
-			       .data = (const uint8_t *)"y"};
-	struct raft_message to3 = {.type = RAFT_MSG_APP, .group_id = 7, .from = 1, .to = 3, .term = 3,
-				   .index = 2, .log_term = 1, .commit = 2, .entries = &y, .n_entries = 1};
-	struct raft_message to2 = {.type = RAFT_MSG_APP, .group_id = 7, .from = 1, .to = 2, .term = 3,
-				   .index = 3, .log_term = 1, .commit = 2};
+	struct raft_entry y = {.term = 1,
+	                       .index = 3,
+	                       .type = RAFT_ENTRY_NORMAL,
+	                       .len = 1,
+	                       .data = (const uint8_t *)"y"};
+	struct raft_message to3 = {.type = RAFT_MSG_APP,
+	                           .group_id = 7,
+	                           .from = 1,
+	                           .to = 3,
+	                           .term = 3,
+	                           .index = 2,
+	                           .log_term = 1,
+	                           .commit = 2,
+	                           .entries = &y,
+	                           .n_entries = 1};
+	struct raft_message to2 = {.type = RAFT_MSG_APP,
+	                           .group_id = 7,
+	                           .from = 1,
+	                           .to = 2,
+	                           .term = 3,
+	                           .index = 3,
+	                           .log_term = 1,
+	                           .commit = 2};
 	struct raft_event e3 = {.type = RAFT_EVENT_RECEIVE, .msg = &to3};
 	struct raft_event e2 = {.type = RAFT_EVENT_RECEIVE, .msg = &to2};
 	cr_assert_eq(th_step(&C, 3, &e3), 0);
@@ -262,7 +294,8 @@ Test(raft_replication, figure8_old_term_not_committed_by_counting)
 	cr_assert(th_deliver_one(&C, 2, 1, RAFT_MSG_APP_RESP));
 	int seen_old_quorum = 1;
 	cr_assert_eq(term_at(3, 3), 1);
-	cr_assert_eq(th_status(&C, 1).commit, 2, "index 3 of term 1 committed by counting replicas");
+	cr_assert_eq(th_status(&C, 1).commit, 2,
+	             "index 3 of term 1 committed by counting replicas");
 	/* once the term-3 no-op is on a quorum, both commit */
 	th_drop(&C, 0);
 	for (int k = 0; k < 4; k++) {
@@ -308,7 +341,8 @@ Test(raft_replication, probe_sends_one_at_a_time)
 	th_tick(&C, 1, 2);
 	cr_assert(th_deliver_one(&C, 1, 3, RAFT_MSG_HEARTBEAT));
 	cr_assert(th_deliver_one(&C, 3, 1, RAFT_MSG_HEARTBEAT_RESP));
-	cr_assert_eq(th_count(&C, 1, 3, RAFT_MSG_APP), 1, "a heartbeat reply allows one more probe");
+	cr_assert_eq(th_count(&C, 1, 3, RAFT_MSG_APP), 1,
+	             "a heartbeat reply allows one more probe");
 }
 
 /* Proposals on a follower are forwarded to the leader, which appends them. */
@@ -363,8 +397,14 @@ Test(raft_replication, malformed_message_refused)
 {
 	th_init(&C, 3, 3);
 	struct raft_entry e = {.term = 5, .index = 9, .type = RAFT_ENTRY_NORMAL};
-	struct raft_message m = {.type = RAFT_MSG_APP, .group_id = 7, .from = 1, .to = 2, .term = 1,
-				 .index = 0, .entries = &e, .n_entries = 1};
+	struct raft_message m = {.type = RAFT_MSG_APP,
+	                         .group_id = 7,
+	                         .from = 1,
+	                         .to = 2,
+	                         .term = 1,
+	                         .index = 0,
+	                         .entries = &e,
+	                         .n_entries = 1};
 	struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .msg = &m};
 	cr_assert_eq(th_step(&C, 2, &ev), ERR_PROTO, "entry index does not follow prev index");
 	m.group_id = 8;

@@ -56,7 +56,8 @@ Test(raft_snapshot, floor_limits_compaction)
 	cr_assert_eq(th_status(&C, 1).first_index, 6);
 	fl.floor = 0;
 	cr_assert_eq(th_step(&C, 1, &fl), 0);
-	cr_assert_eq(C.nodes[1].compact_to, 11, "lifting the floor lets compaction reach the snapshot");
+	cr_assert_eq(C.nodes[1].compact_to, 11,
+	             "lifting the floor lets compaction reach the snapshot");
 }
 
 static void send_snapshot_to_3(int lose_one_chunk)
@@ -69,7 +70,8 @@ static void send_snapshot_to_3(int lose_one_chunk)
 	fill(1, 2); /* entries after the snapshot */
 	th_drop(&C, 0);
 	th_isolate(&C, 3, 0);
-	th_tick(&C, 1, 2); /* heartbeat: 3 answers, the leader finds 3 behind the compacted prefix */
+	th_tick(&C, 1,
+	        2); /* heartbeat: 3 answers, the leader finds 3 behind the compacted prefix */
 	int lost = 0;
 	for (int k = 0; k < 200 && C.nodes[3].installs == 0; k++) {
 		if (C.n_queue == 0) {
@@ -80,8 +82,10 @@ static void send_snapshot_to_3(int lose_one_chunk)
 		    th_find(&C, 1, 3, RAFT_MSG_SNAP)->offset == 16) {
 			/* drop the second chunk once */
 			for (uint32_t i = 0; i < C.n_queue; i++) {
-				if (C.queue[i]->m.type == RAFT_MSG_SNAP && C.queue[i]->m.offset == 16) {
-					C.queue[i]->m.to = 1; /* re-address it to a dead letter: the leader ignores SNAP */
+				if (C.queue[i]->m.type == RAFT_MSG_SNAP &&
+				    C.queue[i]->m.offset == 16) {
+					C.queue[i]->m.to = 1; /* re-address it to a dead letter: the
+					                         leader ignores SNAP */
 					C.cut[1][1] = 1;
 					break;
 				}
@@ -95,18 +99,20 @@ static void send_snapshot_to_3(int lose_one_chunk)
 	cr_assert_eq(C.nodes[3].installs, 1);
 	cr_assert_eq(C.nodes[3].st.snap.index, 11);
 	cr_assert_eq(C.nodes[3].st.snap_len, strlen(CHECKPOINT));
-	cr_assert_eq(memcmp(C.nodes[3].st.snap_data, CHECKPOINT, strlen(CHECKPOINT)), 0, "chunks reassembled");
+	cr_assert_eq(memcmp(C.nodes[3].st.snap_data, CHECKPOINT, strlen(CHECKPOINT)), 0,
+	             "chunks reassembled");
 	for (int k = 0; k < 4; k++) {
 		th_tick(&C, 1, 2);
 		th_deliver(&C);
 	}
 	struct raft_status s = th_status(&C, 3);
-	cr_assert_eq(s.last_index, th_status(&C, 1).last_index, "appends resumed after the install");
+	cr_assert_eq(s.last_index, th_status(&C, 1).last_index,
+	             "appends resumed after the install");
 	cr_assert_eq(s.commit, th_status(&C, 1).commit);
 	cr_assert_eq(s.applied, s.commit);
 	for (uint32_t i = 0; i < C.nodes[3].n_applied; i++) /* 1 was applied before the isolation */
 		cr_assert(C.nodes[3].applied[i] < 2 || C.nodes[3].applied[i] > 11,
-			  "entries inside the snapshot are not applied one by one");
+		          "entries inside the snapshot are not applied one by one");
 	cr_assert_eq(C.nodes[3].applied[C.nodes[3].n_applied - 1], 13);
 }
 
