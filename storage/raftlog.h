@@ -17,7 +17,7 @@
  * When a batch is durable, on_durable runs once per group that had mutations in it: everything
  * submitted for that group before the batch was started — entries, truncations, compactions,
  * hard state — is durable; it reports the group's durable index (its last index when the batch
- * started, lowered by any truncation submitted since) and durable mutation count (seq).
+ * started, lowered by any truncation submitted since) and its durable record count (seq).
  *
  * Durable index. For a group, durable_index d means: every entry of the current in-memory log
  * with index <= d is on disk. Truncating below d lowers d at once; a reset to base b lowers it
@@ -27,7 +27,8 @@
  * every later mutating call returns the same error (raftlog_error()). It is never retried as if
  * fine (a failed fsync may have dropped dirty pages). Recovery (raftlog_open) truncates a torn
  * tail — an incomplete or checksum-failing last write batch — and refuses corruption anywhere
- * before it with ERR_CORRUPT, logging the file and offset (also in raftlog_open_error()).
+ * before it with ERR_CORRUPT, logging the file and offset (also in raftlog_open_error()), and
+ * makes everything it keeps durable before returning.
  *
  * Retention. Each group has a floor set by the caller (min of the Raft snapshot index, the LSM's
  * applied-and-flushed index and follower clusters' needs). A segment file is deleted only when

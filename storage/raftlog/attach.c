@@ -95,6 +95,9 @@ static void issue(struct raftlog *log)
 	log->op_attempts = 0;
 	log->stats.syncs++;
 	reactor_pwrite_fdatasync(log->reactor, &log->op, fd, b->data, b->len, b->off);
+	/* While the disk works on that, make the next segment if the active one is filling up
+	 * (its failures surface at the roll; a failed fsync is fatal inside). */
+	rl_seg_prepare_spare(log);
 }
 
 static void turn_hook(void *ctx) { issue(ctx); }

@@ -68,6 +68,8 @@ struct raftlog {
 	size_t nsegs, segs_cap;
 	struct io_file *active;  /* write handle of segs[nsegs - 1] */
 	struct io_file *retired; /* previous active, while the batch in flight still targets it */
+	struct io_file *spare;   /* next segment, made ahead while a batch was in flight, or NULL */
+	uint32_t spare_seq;
 	uint64_t written_end;    /* active segment bytes written by completed batches */
 
 	struct rl_batch batches[LIMIT_RAFTLOG_CACHE_BATCHES];
@@ -133,6 +135,10 @@ int rl_seg_push(struct raftlog *log, uint32_t seq, struct rl_seg **out) WUR;
 /* Create segment file seq (header, preallocation, fdatasync, directory fsync) and make it the
  * active one. */
 int rl_seg_create(struct raftlog *log, uint32_t seq) WUR;
+/* Make the next segment file ahead of time (once the active one is 3/4 full), so the roll is
+ * only a switch. Called while a batch is in flight: the fsyncs overlap it. A failure is logged
+ * (a failed fsync is fatal) and retried by the roll itself. */
+void rl_seg_prepare_spare(struct raftlog *log);
 /* Note that group g has a record in segment s (entry index, or 0). */
 int rl_seg_note(struct raftlog *log, struct rl_seg *s, struct rl_group *g, uint64_t entry_index) WUR;
 /* Reserve room for one more summary slot in s (so rl_seg_note cannot fail afterwards). */

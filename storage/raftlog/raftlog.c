@@ -285,6 +285,7 @@ int raftlog_reset(struct raftlog *log, uint64_t group, uint64_t index, uint64_t 
 
 int raftlog_set_hard_state(struct raftlog *log, uint64_t group, const struct raftlog_hard_state *hs)
 {
+	ASSERT(hs != NULL);
 	int rc = check_live(log);
 	if (rc)
 		return rc;
@@ -312,6 +313,7 @@ int raftlog_set_hard_state(struct raftlog *log, uint64_t group, const struct raf
 	emit(log, g, &r);
 	g->hs = *hs;
 	g->has_hs = 1;
+	ASSERT(g->dirty);
 	return 0;
 }
 
@@ -532,6 +534,9 @@ int raftlog_flush(struct raftlog *log)
 		rl_cycle_end(log, rc);
 		if (log->failed)
 			return log->failed;
+		rl_seg_prepare_spare(log); /* the reactor path does it while the write is in flight */
+		if (log->failed)
+			return log->failed;
 	}
 	return log->failed;
 }
@@ -555,6 +560,7 @@ static size_t deletable_prefix(struct raftlog *log)
 		}
 		k++;
 	}
+	ASSERT(k < log->nsegs);
 	return k;
 }
 
@@ -570,6 +576,7 @@ void rl_retention_run(struct raftlog *log)
 	size_t k = deletable_prefix(log);
 	if (k == 0)
 		return;
+	ASSERT(k < log->nsegs);
 	uint64_t stamp = ++log->stamp;
 	uint32_t ngroups = 0;
 	uint64_t bytes = 0;
@@ -680,6 +687,7 @@ int raftlog_term(const struct raftlog *log, uint64_t group, uint64_t index, uint
 int raftlog_read(struct raftlog *log, uint64_t group, uint64_t lo, uint64_t hi, size_t max_bytes,
 		 raftlog_read_fn fn, void *ctx)
 {
+	ASSERT(fn != NULL);
 	const struct rl_group *g = rl_map_get(&log->groups, group);
 	if (!g)
 		return ERR_NOTFOUND;

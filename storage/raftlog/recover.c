@@ -12,6 +12,9 @@
  *   - a valid later-batch record after a clean end is a lost write: also ERR_CORRUPT;
  *   - otherwise X is the end of the log there; non-zero bytes after X are the remains of the
  *     last, unacknowledged batch and are cut off (truncate + fdatasync) before open returns.
+ * Everything recovery keeps is made durable before open returns (every segment fdatasync'ed,
+ * the directory fsync'ed): after a process crash, written but unsynced records and names sit in
+ * the page cache, and recovery reports every entry it found as durable.
  * A segment whose header is not valid is accepted only as the newest one and only if it holds
  * no valid record (a crash while creating it); it is removed.
  */
@@ -53,6 +56,7 @@ struct reader {
 /* Make [off, off + need) readable (less at end of file). *avail: bytes readable from off. */
 static int reader_at(struct reader *r, uint64_t off, size_t need, const unsigned char **p, size_t *avail)
 {
+	ASSERT(r->f != NULL && need > 0);
 	if (off >= r->boff && off + need <= r->boff + r->blen) {
 		*p = r->buf + (off - r->boff);
 		*avail = (size_t)(r->boff + r->blen - off);
@@ -84,6 +88,7 @@ static int reader_at(struct reader *r, uint64_t off, size_t need, const unsigned
  * ends inside it). */
 static int read_record(struct reader *r, uint64_t seq, uint64_t off, struct rl_rec *out, enum rl_dec *d)
 {
+	ASSERT(off % RL_REC_ALIGN == 0 && off >= RL_SEG_HEADER_BYTES);
 	const unsigned char *p;
 	size_t avail;
 	int rc = reader_at(r, off, RL_REC_HEADER_BYTES, &p, &avail);
@@ -102,51 +107,63 @@ static int read_record(struct reader *r, uint64_t seq, uint64_t off, struct rl_r
 	return 0;
 }
 
+static const unsigned char zeros[4096];
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i += sizeof zeros) {
+		size_t k = n - i < sizeof zeros ? n - i : sizeof zeros;
+		if (memcmp(p + i, zeros, k) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* Look for a valid record at an aligned offset in [from, size) whose batch started after
- * `after` (pass 0 for "any record"). Also says whether any byte in [dirty_from, size) is not
- * zero. */
+ * `after` (pass 0 for "any record"). Also says whether any byte in [from, size) is not zero.
+ * Reads the range once, a chunk at a time; only offsets holding the record magic are decoded. */
 static int find_record(struct reader *r, uint64_t seq, uint64_t from, uint64_t after, int *found,
 		       uint64_t *found_off, int *dirty)
 {
+	ASSERT(from >= RL_SEG_HEADER_BYTES);
 	*found = 0;
 	if (dirty)
 		*dirty = 0;
 	uint64_t off = (from + RL_REC_ALIGN - 1) & ~(uint64_t)(RL_REC_ALIGN - 1);
-	for (; off + RL_REC_HEADER_BYTES <= r->size; off += RL_REC_ALIGN) {
+	while (off < r->size) {
+		size_t want = r->size - off < READER_CHUNK_BYTES ? (size_t)(r->size - off) : READER_CHUNK_BYTES;
 		const unsigned char *p;
-		size_t avail;
-		int rc = reader_at(r, off, RL_REC_HEADER_BYTES, &p, &avail);
+		size_t n;
+		int rc = reader_at(r, off, want, &p, &n);
 		if (rc)
 			return rc;
-		if (dirty && !*dirty) {
-			for (int i = 0; i < (int)RL_REC_ALIGN; i++)
-				if (p[i])
-					*dirty = 1;
-		}
-		if (rl_get_u32(p + 8) != RL_REC_MAGIC)
-			continue;
-		struct rl_rec rec;
-		enum rl_dec d;
-		rc = read_record(r, seq, off, &rec, &d);
-		if (rc)
-			return rc;
-		if (d == RL_DEC_OK && (after == 0 || rec.batch_start > after)) {
-			*found = 1;
-			*found_off = off;
-			return 0;
-		}
-	}
-	if (dirty && !*dirty) { /* the last < 48 bytes */
-		for (uint64_t o = off; o < r->size; o += RL_REC_ALIGN) {
-			const unsigned char *p;
-			size_t avail;
-			int rc = reader_at(r, o, 1, &p, &avail);
+		if (n > want)
+			n = want;
+		if (n == 0)
+			break;
+		if (dirty && !*dirty && !all_zero(p, n))
+			*dirty = 1;
+		for (size_t k = 0; k + 12 <= n; k += RL_REC_ALIGN) {
+			if (rl_get_u32(p + k + 8) != RL_REC_MAGIC)
+				continue;
+			struct rl_rec rec;
+			enum rl_dec d;
+			rc = read_record(r, seq, off + k, &rec, &d);
 			if (rc)
 				return rc;
-			for (size_t i = 0; i < avail && i < RL_REC_ALIGN; i++)
-				if (p[i])
-					*dirty = 1;
+			if (d == RL_DEC_OK && (after == 0 || rec.batch_start > after)) {
+				*found = 1;
+				*found_off = off + k;
+				return 0;
+			}
+			rc = reader_at(r, off, n, &p, &n); /* read_record may have moved the buffer */
+			if (rc)
+				return rc;
 		}
+		uint64_t step = n & ~(size_t)(RL_REC_ALIGN - 1);
+		if (step == 0)
+			break; /* fewer than 8 bytes left: nothing can start there */
+		off += step;
 	}
 	return 0;
 }
@@ -313,20 +330,12 @@ static int scan_one(struct scan *sc, size_t i)
 		}
 		off += rl_record_size(rec.len);
 	}
+	ASSERT(off >= RL_SEG_HEADER_BYTES && off % RL_REC_ALIGN == 0);
 	s->end = off;
 	/* What follows the last valid record? */
 	int later = 0, dirty = 0;
 	uint64_t later_off = 0;
-	rc = find_record(&sc->rd, seq, off + RL_REC_ALIGN, off, &later, &later_off, &dirty);
-	if (rc == 0 && !dirty && off < sc->rd.size) {
-		/* find_record starts one slot late: check the slot at off itself. */
-		const unsigned char *p;
-		size_t avail;
-		rc = reader_at(&sc->rd, off, RL_REC_ALIGN, &p, &avail);
-		for (size_t k = 0; rc == 0 && k < avail && k < RL_REC_ALIGN; k++)
-			if (p[k])
-				dirty = 1;
-	}
+	rc = find_record(&sc->rd, seq, off, off, &later, &later_off, &dirty);
 	if (rc) {
 		rl_set_open_error("read %s: %s", sc->path, err_str(rc));
 		return rc;
@@ -337,8 +346,15 @@ static int scan_one(struct scan *sc, size_t i)
 				  (unsigned long long)later_off);
 		return ERR_CORRUPT;
 	}
-	if (!dirty)
-		return 0; /* a clean end: zeros or the end of the file */
+	if (!dirty) {
+		/* A clean end. What we read may still be only in the page cache (the previous run
+		 * may have crashed between a write and its fdatasync): make it durable before
+		 * anything recovered is reported durable. */
+		rc = io_file_sync(sc->rd.f);
+		if (rc)
+			rl_set_open_error("fdatasync of %s: %s", sc->path, err_str(rc));
+		return rc;
+	}
 	for (size_t j = i + 1; j < sc->n; j++) {
 		int found = 0;
 		rc = seg_has_record(sc, j, &found);
@@ -415,7 +431,11 @@ static int recover_segments(struct scan *sc)
 		if (rc)
 			return rc;
 	}
-	return 0;
+	/* The names we found may not be durable either (a file created just before a crash). */
+	int rc = io_fs_sync_dir(log->fs, log->dir);
+	if (rc)
+		rl_set_open_error("directory fsync of %s: %s", log->dir, err_str(rc));
+	return rc;
 }
 
 static int open_active(struct raftlog *log)

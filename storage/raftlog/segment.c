@@ -109,14 +109,13 @@ int rl_seg_note(struct raftlog *log, struct rl_seg *s, struct rl_group *g, uint6
 	return 0;
 }
 
-int rl_seg_create(struct raftlog *log, uint32_t seq)
+/* Create segment file seq, durable with its name, not yet part of the log. */
+static int seg_file_make(struct raftlog *log, uint32_t seq, struct io_file **out)
 {
 	char path[LIMIT_PATH_BYTES];
 	int rc = rl_seg_path(log, seq, path, sizeof path);
 	if (rc)
 		return rc;
-	if (log->nsegs >= LIMIT_RAFTLOG_SEGMENTS_MAX)
-		return ERR_NOSPC;
 	/* seq is past every live segment: a file with that name can only be the remains of an
 	 * earlier failed attempt (its removal may have failed too), so it is overwritten. */
 	struct io_file *f;
@@ -150,10 +149,46 @@ int rl_seg_create(struct raftlog *log, uint32_t seq)
 		io_file_close(f);
 		return rl_fatal(log, rc, "directory fsync of %s after creating %s", log->dir, path);
 	}
+	*out = f;
+	return 0;
+}
+
+void rl_seg_prepare_spare(struct raftlog *log)
+{
+	struct rl_seg *act = rl_seg_active(log);
+	if (log->spare || log->failed || act->end < log->segment_bytes / 4 * 3)
+		return;
+	if (log->nsegs >= LIMIT_RAFTLOG_SEGMENTS_MAX)
+		return; /* the roll will say ERR_NOSPC */
+	struct io_file *f;
+	if (seg_file_make(log, act->seq + 1, &f) != 0)
+		return;
+	log->spare = f;
+	log->spare_seq = act->seq + 1;
+	ASSERT(log->spare_seq == rl_seg_active(log)->seq + 1);
+}
+
+int rl_seg_create(struct raftlog *log, uint32_t seq)
+{
+	ASSERT(log->nsegs == 0 || seq == rl_seg_active(log)->seq + 1);
+	if (log->nsegs >= LIMIT_RAFTLOG_SEGMENTS_MAX)
+		return ERR_NOSPC;
+	struct io_file *f;
+	int rc = 0;
+	if (log->spare && log->spare_seq == seq) {
+		f = log->spare; /* made ahead of time, while a batch was in flight */
+	} else {
+		ASSERT(log->spare == NULL);
+		rc = seg_file_make(log, seq, &f);
+		if (rc)
+			return rc;
+	}
+	log->spare = NULL;
 	struct rl_seg *s;
 	rc = rl_seg_push(log, seq, &s);
 	if (rc) {
-		io_file_close(f); /* an empty durable segment: recovery accepts it */
+		log->spare = f; /* durable and empty: usable at the next attempt */
+		log->spare_seq = seq;
 		return rc;
 	}
 	if (log->active) {
@@ -168,7 +203,7 @@ int rl_seg_create(struct raftlog *log, uint32_t seq)
 	log->active = f;
 	log->written_end = RL_SEG_HEADER_BYTES;
 	log->retention_dirty = 1;
-	LOG_DEBUG("raftlog: core %d rolled to segment %s", log->cfg.core_id, path);
+	LOG_DEBUG("raftlog: core %d rolled to segment %u", log->cfg.core_id, seq);
 	return 0;
 }
 
@@ -277,7 +312,9 @@ void rl_seg_close_all(struct raftlog *log)
 		io_file_close(log->retired);
 	if (log->active)
 		io_file_close(log->active);
-	log->retired = log->active = NULL;
+	if (log->spare)
+		io_file_close(log->spare); /* an empty durable segment: recovery accepts it */
+	log->retired = log->active = log->spare = NULL;
 	log->win_valid = 0;
 }
 

@@ -445,7 +445,7 @@ Test(raftlog_model, random_operations_against_a_model)
 	const char *s = getenv("RAFTLOG_SEED");
 	const char *r = getenv("RAFTLOG_RUNS");
 	uint64_t seed0 = s ? strtoull(s, NULL, 0) : 0x70de1000;
-	uint64_t runs = r ? strtoull(r, NULL, 0) : (s ? 1 : 120);
+	uint64_t runs = r ? strtoull(r, NULL, 0) : (s ? 1 : 150);
 	printf("raftlog model test: seed %#" PRIx64 ", %" PRIu64 " runs (RAFTLOG_SEED=S RAFTLOG_RUNS=N)\n",
 	       seed0, runs);
 	fflush(stdout);

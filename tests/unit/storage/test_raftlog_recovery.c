@@ -271,26 +271,55 @@ Test(raftlog_recovery, write_error_is_fatal_create_error_is_not)
 	cr_assert_eq(t.fatal_calls, 1);
 	rlt_fini(&t);
 
-	/* Creating the next segment fails (disk full): the append is refused, the log lives. */
+	/* Creating the next segment fails (disk full): first ahead of time (silently: the log
+	 * made it while a batch was out), then at the roll itself, where the append that needs
+	 * the new segment is refused and the log lives on. Records are 152 bytes after a 64-byte
+	 * header: from the 20th on the segment is 3/4 full (the spare is tried after each group
+	 * commit), the 28th needs the new file. */
 	rlt_init(&t, 20, 4096);
-	uint64_t i = 1;
-	for (; i <= 200; i++) {
+	for (uint64_t i = 1; i <= 27; i++) {
 		append_fixed(&t, 1, i);
+		if (i >= 20) /* every attempt at the spare fails: write, fdatasync, then its open */
+			io_fs_sim_fault_after(t.fs, 2, ERR_NOSPC, 0);
 		cr_assert_eq(raftlog_flush(t.log), 0);
-		struct raftlog_stats st;
-		raftlog_stats(t.log, &st);
-		if (st.segments == 1 && i * FIX_REC + RL_SEG_HEADER_BYTES >= 4096)
-			break;
 	}
+	struct raftlog_stats st;
+	raftlog_stats(t.log, &st);
+	cr_assert_eq(st.segments, 1);
+	int is_dir;
+	cr_assert_eq(io_fs_exists(t.fs, SEG2, &is_dir), ERR_NOTFOUND, "the spare was not made");
 	io_fs_sim_fault_after(t.fs, 0, ERR_NOSPC, 0); /* the open of the new segment */
 	unsigned char buf[FIX_LEN] = {0};
-	struct raftlog_entry e = {.index = i + 1, .term = 1, .len = FIX_LEN, .data = buf};
+	struct raftlog_entry e = {.index = 28, .term = 1, .len = FIX_LEN, .data = buf};
 	cr_assert_eq(raftlog_append(t.log, 1, &e, 1), ERR_NOSPC);
 	cr_assert_eq(raftlog_error(t.log), 0);
 	cr_assert_eq(t.fatal_calls, 0);
 	cr_assert_eq(raftlog_append(t.log, 1, &e, 1), 0, "retry works once the disk has room");
 	cr_assert_eq(raftlog_flush(t.log), 0);
-	cr_assert_eq(t.durable[1], i + 1);
+	cr_assert_eq(t.durable[1], 28);
+	raftlog_stats(t.log, &st);
+	cr_assert_eq(st.segments, 2);
+	rlt_fini(&t);
+
+	/* Normally the next segment exists before it is needed, and an empty one reopens fine. */
+	rlt_init(&t, 21, 4096);
+	for (uint64_t i = 1; i <= 20; i++) {
+		append_fixed(&t, 1, i);
+		cr_assert_eq(raftlog_flush(t.log), 0);
+	}
+	cr_assert_eq(io_fs_exists(t.fs, SEG2, &is_dir), 0, "the spare exists at 3/4");
+	rlt_close(&t);
+	io_fs_sim_crash(t.fs);
+	cr_assert_eq(rlt_open(&t), 0, "%s", raftlog_open_error());
+	struct raftlog_group_info gi;
+	cr_assert_eq(raftlog_group_info(t.log, 1, &gi), 0);
+	cr_assert_eq(gi.last_index, 20);
+	append_fixed(&t, 1, 21);
+	cr_assert_eq(raftlog_flush(t.log), 0);
+	rlt_close(&t);
+	cr_assert_eq(rlt_open(&t), 0, "%s", raftlog_open_error());
+	cr_assert_eq(raftlog_group_info(t.log, 1, &gi), 0);
+	cr_assert_eq(gi.last_index, 21);
 	rlt_fini(&t);
 }
 
@@ -334,7 +363,7 @@ Test(raftlog_recovery, acknowledged_entries_survive_random_crashes)
 	uint64_t seed0 = seed_from_env(0x5eed0001);
 	printf("raftlog crash test seed %#" PRIx64 " (RAFTLOG_SEED to replay)\n", seed0);
 	int lost_runs = 0;
-	for (uint64_t run = 0; run < 300; run++) {
+	for (uint64_t run = 0; run < 1000; run++) {
 		uint64_t seed = seed0 + run;
 		struct crash_run *c = calloc(1, sizeof *c);
 		g_run = c;
@@ -436,7 +465,7 @@ Test(raftlog_recovery, acknowledged_entries_survive_random_crashes)
 		free(c);
 	}
 	printf("raftlog crash test: %d crashes lost or tore unsynced writes\n", lost_runs);
-	cr_assert_gt(lost_runs, 20, "the crashes must exercise torn and lost writes");
+	cr_assert_gt(lost_runs, 100, "the crashes must exercise torn and lost writes");
 }
 
 /* Retention frees segments only after the records that replace them (compaction bases, hard
@@ -474,6 +503,37 @@ Test(raftlog_recovery, crash_during_retention_keeps_bases_and_hard_states)
 		cr_assert_leq(gi.base_index, 100);
 		cr_assert(gi.base_index == 0 || gi.base_term == 1, "k=%lu: base %lu without its term",
 			  (unsigned long)k, (unsigned long)gi.base_index);
+		rlt_fini(&t);
+	}
+}
+
+/* After a process crash (no power loss), written but unsynced batches and unsynced file names
+ * are still visible. Recovery reports what it finds as durable, so it must make it durable. */
+Test(raftlog_recovery, recovery_makes_what_it_found_durable)
+{
+	for (uint64_t seed = 40; seed < 100; seed++) {
+		struct rlt t;
+		rlt_init(&t, seed, 4096);
+		for (uint64_t i = 1; i <= 10; i++) {
+			append_fixed(&t, 1, i);
+			cr_assert_eq(raftlog_flush(t.log), 0);
+		}
+		for (uint64_t i = 11; i <= 40; i++)
+			append_fixed(&t, 1, i); /* crosses into a new segment: a new name */
+		io_fs_sim_fault_after(t.fs, 1, ERR_IO, 0); /* the write lands, its fdatasync fails */
+		cr_assert_eq(raftlog_flush(t.log), ERR_IO);
+		rlt_close(&t); /* the process dies; the machine does not */
+		cr_assert_eq(rlt_open(&t), 0, "%s", raftlog_open_error());
+		struct raftlog_group_info gi;
+		cr_assert_eq(raftlog_group_info(t.log, 1, &gi), 0);
+		uint64_t found = gi.durable_index;
+		cr_assert_eq(gi.last_index, found);
+		rlt_close(&t);
+		io_fs_sim_crash(t.fs); /* now the power goes */
+		cr_assert_eq(rlt_open(&t), 0, "%s", raftlog_open_error());
+		cr_assert_eq(raftlog_group_info(t.log, 1, &gi), 0);
+		cr_assert_geq(gi.last_index, found, "seed %lu: recovery said %lu durable, %lu survived",
+			      (unsigned long)seed, (unsigned long)found, (unsigned long)gi.last_index);
 		rlt_fini(&t);
 	}
 }
