@@ -37,6 +37,20 @@
 #define LIMIT_H2_STREAM_WINDOW_BYTES (8u << 20)
 #define LIMIT_H2_CONN_WINDOW_BYTES (64u << 20)
 #define LIMIT_CONNECTIONS_PER_CORE 16384
+#define LIMIT_H2_PING_BURST 100               /* pings tolerated while we send nothing (keepalive every
+                                                 10 s never gets near; a flood does) */
+#define LIMIT_H2_PING_PER_SEC 10              /* ping tokens refilled per second */
+#define LIMIT_H2_RESET_BURST 1000             /* RST_STREAM tokens (rapid reset, CVE-2023-44487) */
+#define LIMIT_H2_RESET_PER_SEC 33             /* ... refilled per second (nghttp2's defaults) */
+#define LIMIT_GRPC_CALL_SEND_QUEUE_BYTES (1u << 20) /* per-call queued output before a send says
+                                                 ERR_AGAIN (one message always fits below it) */
+#define LIMIT_GRPC_MD_ENTRIES 32              /* response headers/trailers a handler may add */
+#define LIMIT_GRPC_CLIENT_CALLS 16384         /* calls in flight on one client connection (bench) */
+#define LIMIT_GRPC_CALL_ARENA_CHUNK_BYTES 4096 /* first arena chunk of a call: most requests fit */
+#define LIMIT_NET_RECV_BYTES (64u << 10)      /* per-connection socket read size */
+#define LIMIT_NET_SEND_BYTES_IN_FLIGHT (1u << 20) /* per-connection bytes handed to the kernel at once */
+#define LIMIT_NET_SHUTDOWN_GRACE_MS 5000      /* graceful drain before connections are cut */
+#define LIMIT_NET_CONNECT_TIMEOUT_MS 10000    /* client connect + TLS handshake */
 
 /* ---- storage ------------------------------------------------------------------------------- */
 #define LIMIT_PATH_BYTES 4096
@@ -113,9 +127,19 @@ _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES + 64 < LIMIT_LSM_BLOCK_BYTES,
 	       "a max-size entry must fit in one LSM block");
 _Static_assert(LIMIT_MESSAGE_BYTES < LIMIT_LSM_BATCH_BYTES, "a max-size request fits in one batch");
 _Static_assert(LIMIT_RESPONSE_BYTES <= LIMIT_MESSAGE_BYTES, "a response must fit in a message");
+_Static_assert(LIMIT_H2_STREAM_WINDOW_BYTES <= 0x7fffffffu && LIMIT_H2_CONN_WINDOW_BYTES <= 0x7fffffffu,
+	       "HTTP/2 windows are 31-bit");
+_Static_assert(LIMIT_H2_CONN_WINDOW_BYTES >= LIMIT_H2_STREAM_WINDOW_BYTES,
+	       "one stream must be able to use its whole window");
+_Static_assert(LIMIT_H2_MAX_FRAME_BYTES >= (16u << 10) && LIMIT_H2_MAX_FRAME_BYTES < (16u << 20),
+	       "SETTINGS_MAX_FRAME_SIZE range (RFC 9113)");
 _Static_assert((LIMIT_MAILBOX_SLOTS & (LIMIT_MAILBOX_SLOTS - 1)) == 0, "mailbox rings index by mask");
 _Static_assert(LIMIT_MAILBOX_DRAIN_PER_TURN <= LIMIT_MAILBOX_SLOTS, "a drain never exceeds one mailbox");
 _Static_assert(LIMIT_IOWQ_WORKERS >= 1 && LIMIT_BLOCKING_POOL_THREADS >= 1, "file I/O needs a worker");
+_Static_assert(LIMIT_RAFTLOG_ENTRY_BYTES + 64 <= LIMIT_RAFTLOG_BATCH_BYTES,
+	       "a max-size raft log record fits in one batch");
+_Static_assert((unsigned long long)LIMIT_RAFTLOG_SEGMENT_BYTES + LIMIT_RAFTLOG_BATCH_BYTES < (1ull << 32),
+	       "raft log offsets are 32-bit: a segment plus one overflowing batch fits");
 
 _Static_assert(LIMIT_ENGINE_PENDING_PER_CORE <= 65536, "engine request ids carry the slot in 16 bits");
 

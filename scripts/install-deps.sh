@@ -7,13 +7,14 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config git
   liburing-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libnghttp2-dev libssl-dev
-  libxxhash-dev zlib1g-dev libsnappy-dev
+  libxxhash-dev zlib1g-dev libsnappy-dev libcjson-dev
   # tests: unit framework, fuzzing (clang + libFuzzer runtime), outside clients and peers
   libcriterion-dev clang libclang-rt-14-dev openssl procps
   python3 python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc
   python3-h2 python3-snappy etcd-client
   # benchmarks: the real peers we compare against
   nghttp2-client etcd-server librocksdb-dev libgrpc++-dev
+  libprotobuf-dev  # headers for the gRPC C++ bench peer (bench/grpc_cpp)
 )
 
 missing=()

@@ -1,22 +1,46 @@
 #!/usr/bin/env bash
 # Run Regatta: install what is missing, build, and start a local 3-node leader cluster on
-# loopback (data under ./data/node{1,2,3}). Ctrl-C stops it.
-#   API:  127.0.0.1:8443, :8453, :8463     Raft: 127.0.0.1:5012, :5022, :5032
+# loopback (data under ./data/node{1,2,3}, logs in ./data/node{1,2,3}.log). Ctrl-C stops it.
+#   API:  127.0.0.1:8443, 127.0.0.1:8453, 127.0.0.1:8463
+#   Raft: 127.0.0.1:5012, 127.0.0.1:5022, 127.0.0.1:5032
+# A table "default" is created once the cluster is up. Try:
+#   ./build/regattactl --endpoints 127.0.0.1:8443 put default hello world
+#   ./build/regattactl --endpoints 127.0.0.1:8453 get default hello
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 
+api=(8443 8453 8463)
+raft=(5012 5022 5032)
 members="1=127.0.0.1:5012,2=127.0.0.1:5022,3=127.0.0.1:5032"
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait' INT TERM EXIT
+cleanup() {
+  [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+mkdir -p data
 for i in 1 2 3; do
-  mkdir -p "data/node$i"
   ./build/regatta leader --data-dir "data/node$i" --raft.node-id "$i" \
-    --raft.address "127.0.0.1:50${i}2" --raft.initial-members "$members" \
-    --api.address "http://127.0.0.1:84${i}3" --cores 1 &
+    --raft.address "127.0.0.1:${raft[$((i - 1))]}" --raft.initial-members "$members" \
+    --api.address "http://127.0.0.1:${api[$((i - 1))]}" --cores 1 --dev-mode \
+    >>"data/node$i.log" 2>&1 &
   pids+=($!)
 done
-echo "regatta: 3-node leader cluster running; try: ./build/regattactl --endpoints 127.0.0.1:8413 table list"
+endpoints="127.0.0.1:8443,127.0.0.1:8453,127.0.0.1:8463"
+for _ in $(seq 1 100); do
+  if ./build/regattactl --endpoints "$endpoints" --timeout 2 table list >/dev/null 2>&1; then
+    break
+  fi
+  sleep 0.2
+done
+./build/regattactl --endpoints "$endpoints" table create default >/dev/null 2>&1 || true
+./build/regattactl --endpoints "$endpoints" member list
+echo
+echo "regatta: 3-node leader cluster running (logs: data/node*.log); table 'default' exists."
+echo "try:  ./build/regattactl --endpoints $endpoints put default hello world"
+echo "      ./build/regattactl --endpoints $endpoints get default hello"
+echo "Ctrl-C stops the cluster."
 wait

@@ -67,11 +67,11 @@ int kv_value_decode(const uint8_t *buf, size_t len, struct kv_meta *m, const uin
 int kv_bounds_make(const uint8_t *key, size_t klen, const uint8_t *end, size_t elen,
 		   uint8_t *scratch, size_t scratch_len, struct kv_bounds *b)
 {
-	if (klen > LIMIT_KEY_BYTES || elen > LIMIT_KEY_BYTES)
+	if (klen > LIMIT_KEY_BYTES + 1 || elen > LIMIT_KEY_BYTES + 1)
 		return ERR_TOOBIG;
-	ASSERT(scratch_len >= 2 * (LIMIT_KEY_BYTES + 1));
+	ASSERT(scratch_len >= 2 * KV_BOUND_BYTES);
 	memset(b, 0, sizeof *b);
-	uint8_t *lo = scratch, *hi = scratch + LIMIT_KEY_BYTES + 1;
+	uint8_t *lo = scratch, *hi = scratch + KV_BOUND_BYTES;
 	lo[0] = KV_PREFIX_USER;
 	if (klen)
 		memcpy(lo + 1, key, klen);

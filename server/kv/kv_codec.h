@@ -12,6 +12,7 @@
 #define SERVER_KV_CODEC_H
 
 #include "core/err.h"
+#include "core/limits.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -35,12 +36,17 @@ size_t kv_value_header_encode(uint8_t *out, const struct kv_meta *m);
 int kv_value_decode(const uint8_t *buf, size_t len, struct kv_meta *m, const uint8_t **val,
 		    size_t *vlen) WUR;
 
+/* Keys handed to kv_bounds_make may be one byte longer than a client key (a continuation key
+ * "last key + \0" of a chunked read). Each bound needs a prefix byte and, for a single key, a
+ * trailing zero: scratch holds two bounds of KV_BOUND_BYTES. */
+#define KV_BOUND_BYTES (LIMIT_KEY_BYTES + 4)
+
 /*
  * User range semantics (etcd/Regatta): from key and range_end, the stored-key bounds.
  *   range_end empty        -> exactly key (single is set)
  *   range_end == "\0"      -> all keys >= key (key "\0" too: the whole table)
  *   otherwise              -> [key, range_end); empty when range_end <= key
- * lower/upper point into `scratch` (>= 2 * (LIMIT_KEY_BYTES + 1) bytes). *empty is set when
+ * lower/upper point into `scratch` (>= 2 * KV_BOUND_BYTES bytes). *empty is set when
  * the range cannot contain any key.
  */
 struct kv_bounds {

@@ -27,7 +27,7 @@ struct kv_store {
 	int64_t revision;
 	int64_t cmd_revision; /* revision of the command being applied */
 	int last_txn_succeeded;
-	uint8_t bounds_buf[2 * (LIMIT_KEY_BYTES + 1)];
+	uint8_t bounds_buf[2 * KV_BOUND_BYTES];
 };
 
 /* ---- open / close ------------------------------------------------------------------------- */
@@ -312,6 +312,10 @@ static int range_visit(void *arg, const uint8_t *sk, size_t sklen, const uint8_t
 	if (!filters_pass(c->r, &m))
 		return 0;
 	if (c->r->count_only) {
+		if (c->r->limit > 0 && c->count >= c->r->limit) {
+			c->more = true;
+			return 1;
+		}
 		c->count++;
 		return 0;
 	}
@@ -340,7 +344,8 @@ static int range_in_view(struct kv_store *s, const struct lsm_snapshot *snap, co
 	if (rc)
 		return rc;
 	struct range_ctx c = {.r = r, .a = arena, .list = {.a = arena}};
-	c.max_bytes = r->max_bytes ? r->max_bytes : LIMIT_RESPONSE_BYTES;
+	/* Each pair costs its bytes plus < 32 bytes of framing; 1 KiB stays for the header. */
+	c.max_bytes = r->max_bytes ? r->max_bytes : LIMIT_RESPONSE_BYTES - 1024;
 	rc = view_scan(s, snap, &b, r->keys_only, range_visit, &c);
 	if (rc < 0)
 		return rc;
@@ -416,6 +421,7 @@ struct del_ctx {
 	struct kv_store *s;
 	struct arena *a;
 	int want_prev;
+	int want_count;
 	struct kv_list prev;
 	int64_t deleted;
 };
@@ -423,7 +429,8 @@ struct del_ctx {
 static int del_visit(void *arg, const uint8_t *sk, size_t sklen, const uint8_t *sv, size_t svlen)
 {
 	struct del_ctx *c = arg;
-	c->deleted++;
+	if (c->want_count || c->want_prev)
+		c->deleted++;
 	if (!c->want_prev || !c->a)
 		return 0;
 	struct kv_meta m;
@@ -436,7 +443,8 @@ static int del_visit(void *arg, const uint8_t *sk, size_t sklen, const uint8_t *
 }
 
 /* DeleteRange: a single key costs a point read; a range is one O(1) tombstone, and is only
- * iterated when the caller wants the previous pairs or the count (Regatta's `count` flag). */
+ * iterated when the caller wants the previous pairs or the count (Regatta's `count` flag).
+ * As in Regatta, `deleted` is reported only with count or prev_kv. */
 static int op_delete(struct kv_store *s, const uint8_t *k, size_t klen, const uint8_t *end, size_t elen,
 		     int want_prev, int want_count, struct arena *a, Mvcc__V1__ResponseOp__DeleteRange *resp)
 {
@@ -446,7 +454,7 @@ static int op_delete(struct kv_store *s, const uint8_t *k, size_t klen, const ui
 	int rc = kv_bounds_make(k, klen, end, elen, s->bounds_buf, sizeof s->bounds_buf, &b);
 	if (rc)
 		return rc == ERR_TOOBIG ? ERR_INVAL : rc;
-	struct del_ctx c = {.s = s, .a = a, .want_prev = want_prev, .prev = {.a = a}};
+	struct del_ctx c = {.s = s, .a = a, .want_prev = want_prev, .want_count = want_count, .prev = {.a = a}};
 	if (b.single) {
 		const uint8_t *sv;
 		size_t svlen;
@@ -889,6 +897,38 @@ int kv_store_apply_noop(struct kv_store *s, uint64_t index)
 	return lsm_tree_write(s->tree, &s->batch, &wo);
 }
 
+int kv_txn_is_readonly(const Mvcc__V1__Txn *txn)
+{
+	for (size_t i = 0; i < txn->n_success; i++)
+		if (txn->success[i]->request_case != MVCC__V1__REQUEST_OP__REQUEST_REQUEST_RANGE)
+			return 0;
+	for (size_t i = 0; i < txn->n_failure; i++)
+		if (txn->failure[i]->request_case != MVCC__V1__REQUEST_OP__REQUEST_REQUEST_RANGE)
+			return 0;
+	return 1;
+}
+
+int kv_store_txn_readonly(struct kv_store *s, const Mvcc__V1__Txn *txn, struct arena *arena,
+			  struct kv_apply_out *out)
+{
+	ASSERT(arena && out);
+	if (!kv_txn_is_readonly(txn))
+		return ERR_INVAL;
+	memset(out, 0, sizeof *out);
+	apply_reset(s, s->revision);
+	struct resp_list list = {.a = arena};
+	int succeeded = 0;
+	int rc = apply_txn(s, txn, arena, &list, &succeeded);
+	ASSERT(kv_overlay_empty(&s->ov)); /* ranges never write */
+	lsm_batch_clear(&s->batch);
+	if (rc)
+		return rc == ERR_NOMEM ? ERR_TOOBIG : rc;
+	out->responses = list.v;
+	out->n_responses = list.n;
+	out->txn_succeeded = succeeded != 0;
+	return 0;
+}
+
 /* ---- validation before proposing ------------------------------------------------------------ */
 
 static int bad(char *msg, size_t len, int code, const char *what)
@@ -920,6 +960,30 @@ static int check_value(const ProtobufCBinaryData *v, char *msg, size_t len)
 	return 0;
 }
 
+static int check_compare(const Mvcc__V1__Compare *c, char *msg, size_t len)
+{
+	int rc;
+	if ((rc = check_key(&c->key, msg, len)))
+		return rc;
+	if ((rc = check_end(&c->range_end, msg, len)))
+		return rc;
+	if ((unsigned)c->result > MVCC__V1__COMPARE__COMPARE_RESULT__NOT_EQUAL)
+		return bad(msg, len, ERR_INVAL, "unknown compare result");
+	int want;
+	switch (c->target) {
+	case MVCC__V1__COMPARE__COMPARE_TARGET__VALUE: want = MVCC__V1__COMPARE__TARGET_UNION_VALUE; break;
+	case MVCC__V1__COMPARE__COMPARE_TARGET__VERSION: want = MVCC__V1__COMPARE__TARGET_UNION_VERSION; break;
+	case MVCC__V1__COMPARE__COMPARE_TARGET__CREATE: want = MVCC__V1__COMPARE__TARGET_UNION_CREATE_REVISION; break;
+	case MVCC__V1__COMPARE__COMPARE_TARGET__MOD: want = MVCC__V1__COMPARE__TARGET_UNION_MOD_REVISION; break;
+	default: return bad(msg, len, ERR_INVAL, "unknown compare target");
+	}
+	if (c->target_union_case != MVCC__V1__COMPARE__TARGET_UNION__NOT_SET && (int)c->target_union_case != want)
+		return bad(msg, len, ERR_INVAL, "compare target_union does not match the target");
+	if (c->target == MVCC__V1__COMPARE__COMPARE_TARGET__VALUE && c->value.len > LIMIT_VALUE_BYTES)
+		return bad(msg, len, ERR_INVAL, "compare value is larger than 2 MiB");
+	return 0;
+}
+
 static int validate_op(const Mvcc__V1__RequestOp *op, char *msg, size_t len)
 {
 	int rc;
@@ -927,6 +991,10 @@ static int validate_op(const Mvcc__V1__RequestOp *op, char *msg, size_t len)
 	case MVCC__V1__REQUEST_OP__REQUEST_REQUEST_RANGE:
 		if (!op->request_range)
 			return bad(msg, len, ERR_INVAL, "empty range op");
+		if (op->request_range->limit < 0)
+			return bad(msg, len, ERR_INVAL, "limit must be a positive number");
+		if (op->request_range->keys_only && op->request_range->count_only)
+			return bad(msg, len, ERR_INVAL, "keys_only and count_only must not be set at the same time");
 		if (op->request_range->key.len == 0 && op->request_range->range_end.len == 0)
 			return bad(msg, len, ERR_INVAL, "key must not be empty");
 		if (op->request_range->key.len > LIMIT_KEY_BYTES)
@@ -983,9 +1051,7 @@ int kv_command_validate(const Mvcc__V1__Command *cmd, char *msg, size_t len)
 		if (t->n_compare + t->n_success + t->n_failure > LIMIT_TXN_OPS)
 			return bad(msg, len, ERR_INVAL, "too many operations in txn request");
 		for (size_t i = 0; i < t->n_compare; i++) {
-			if ((rc = check_key(&t->compare[i]->key, msg, len)))
-				return rc;
-			if ((rc = check_end(&t->compare[i]->range_end, msg, len)))
+			if ((rc = check_compare(t->compare[i], msg, len)))
 				return rc;
 		}
 		for (size_t i = 0; i < t->n_success; i++)

@@ -90,6 +90,15 @@ struct kv_range_result {
 int kv_store_range(struct kv_store *s, const struct lsm_snapshot *snap, const struct kv_range *r,
 		   struct arena *arena, struct kv_range_result *out) WUR;
 
+/* Evaluate a Txn whose ops are all Range ops, without proposing it (a read; the caller made the
+ * state linearizable first if it wants to). Answers like kv_store_apply. ERR_INVAL if an op
+ * would write. */
+int kv_store_txn_readonly(struct kv_store *s, const Mvcc__V1__Txn *txn, struct arena *arena,
+			  struct kv_apply_out *out) WUR;
+
+/* 1 if every op in both branches of the Txn is a Range (it can be served as a read). */
+int kv_txn_is_readonly(const Mvcc__V1__Txn *txn);
+
 /* Check a client request before proposing it, so apply never meets an invalid one. Fills msg
  * (for grpc-message) and returns ERR_INVAL or ERR_TOOBIG. */
 int kv_command_validate(const Mvcc__V1__Command *cmd, char *msg, size_t msg_len) WUR;

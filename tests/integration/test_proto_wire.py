@@ -606,8 +606,12 @@ def main():
     if not os.access(tool, os.X_OK):
         print(f"missing {tool}: build first", file=sys.stderr)
         return 1
-    files = sorted(os.path.relpath(os.path.join(d, f), proto_dir)
-                   for d, _, fs in os.walk(proto_dir) for f in fs if f.endswith(".proto"))
+    # Regatta's public contracts only: proto/ also holds our internal messages, the test echo
+    # service and etcd's API for the load generator, which are not Regatta's.
+    public = ("regatta/", "mvcc/", "replication/", "maintenance/", "grpc/")
+    files = sorted(p for p in (os.path.relpath(os.path.join(d, f), proto_dir)
+                               for d, _, fs in os.walk(proto_dir) for f in fs if f.endswith(".proto"))
+                   if p.startswith(public))
     with tempfile.TemporaryDirectory() as gen:
         subprocess.run(["protoc", f"-I{proto_dir}", f"--python_out={gen}",
                         f"--grpc_out={gen}", "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"]
