@@ -96,8 +96,9 @@ void host_close(struct host *h);
 void host_crash(struct host *h);
 
 /* Reactor mode (host_reactor.c): group commit and frame output at the end of every turn.
- * Detach (and close) only while host_log_busy() is 0: run the reactor until the write in flight
- * completed. Needs a real file system (io_fs_posix). */
+ * Needs a real file system (io_fs_posix). host_detach first runs the reactor until the Raft
+ * log's queued writes completed (a write in flight cannot be abandoned), so call it outside a
+ * reactor turn (e.g. after the loop stopped); host_close detaches if needed. */
 int host_attach(struct host *h, struct reactor *r) WUR;
 void host_detach(struct host *h);
 /* 1 while the core's Raft log has a write in flight or mutations waiting for a group commit. */
