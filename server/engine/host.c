@@ -481,10 +481,13 @@ int host_table_create(struct host *h, uint64_t table_id, const uint64_t *voters,
 	rc = replica_sm_open(rep, &h->lsm);
 	if (rc == 0)
 		rc = replica_meta_write(h->fs, rep->dir, &rep->meta); /* the commit point */
-	if (rc == 0)
+	if (rc == 0) {
+		host__enter(h); /* starting Raft steps the group: callbacks run on the way out */
 		rc = host__raft_start(h, rep);
-	if (rc == 0)
-		rc = map_insert(h, rep);
+		if (rc == 0)
+			rc = map_insert(h, rep);
+		host__leave(h);
+	}
 	if (rc)
 		goto err;
 	return 0;
