@@ -320,7 +320,7 @@ static void deliver(struct cluster *c)
 		struct cl_node *to = node_of(c, batch[k].to);
 		if (to->h && !c->cut[batch[k].from - 1][batch[k].to - 1]) {
 			int rc = host_receive_frame(to->h, batch[k].data, batch[k].len);
-			cr_assert_eq(rc, 0, "frame decode: %s", err_str(rc));
+			cr_assert(rc == 0 || c->may_fail[batch[k].to - 1], "frame decode: %s", err_str(rc));
 			c->frames_delivered++;
 		}
 		free(batch[k].data);
@@ -339,7 +339,8 @@ void cl_step(struct cluster *c)
 		host_tick(h, cl_now_ns(c));
 		if (c->nodes[i].h && !c->nodes[i].r) {
 			int rc = host_turn(c->nodes[i].h);
-			cr_assert_eq(rc, 0, "node %u turn: %s (seed %" PRIu64 ")", i + 1, err_str(rc), c->seed);
+			cr_assert(rc == 0 || c->may_fail[i], "node %u turn: %s (seed %" PRIu64 ")", i + 1,
+				  err_str(rc), c->seed);
 		}
 		settle(c, i);
 	}

@@ -66,6 +66,7 @@ struct cluster {
 	uint64_t seq;
 	int cut[CL_NODES_MAX][CL_NODES_MAX]; /* 1: frames from i to j are lost */
 	int isolated[CL_NODES_MAX];          /* cl_isolate: left out of leader agreement */
+	int may_fail[CL_NODES_MAX];          /* a fault is injected there: a fatal host is expected */
 	uint64_t frames_delivered;
 	uint64_t snapshots_taken, snapshots_installed; /* of hosts already stopped or crashed */
 	char root[128]; /* opt.reactors: the temp directory */
