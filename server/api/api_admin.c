@@ -321,7 +321,7 @@ static void status_visit(struct core_ctx *cc, void *arg)
 	r->exec = cc;
 	if (acc->visited < cores) {
 		ASSERT(cc->core == acc->visited);
-		if (host_table_foreach(cc->host, status_add, r))
+		if (cc->host && host_table_foreach(cc->host, status_add, r))
 			LOG_WARN("status: core %d could not report every table", cc->core);
 		acc->visited++;
 	}

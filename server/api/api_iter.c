@@ -115,7 +115,7 @@ static void iter_produce(struct api_iter *it)
 		iter_fail(it, GRPC_STATUS_UNAVAILABLE, "the table was deleted during the iteration");
 		return;
 	}
-	struct replica *rep = host_table_find(it->exec->host, it->table_id);
+	struct replica *rep = it->exec->host ? host_table_find(it->exec->host, it->table_id) : NULL;
 	struct kv_store *store = rep ? replica_store(rep) : NULL;
 	if (!store) {
 		iter_fail(it, GRPC_STATUS_UNAVAILABLE, "the table is gone");
@@ -230,6 +230,10 @@ static void owner_open(struct core_ctx *cc, void *arg)
 	}
 	it->req = (const Regatta__V1__RangeRequest *)m;
 	it->remaining = it->req->limit > 0 ? it->req->limit : -1;
+	if (cc->stopping || !cc->host) {
+		iter_fail(it, GRPC_STATUS_UNAVAILABLE, "the node is shutting down");
+		return;
+	}
 	int rc = host_read(cc->host, it->table_id,
 			   it->req->linearizable ? HOST_READ_LINEARIZABLE : HOST_READ_SERIALIZABLE, it->deadline_ns,
 			   iter_ready, it);
@@ -338,7 +342,8 @@ void api_iter_start(struct core_ctx *cc, struct grpc_call *call, const uint8_t *
 		return;
 	}
 	*it = zero;
-	memcpy(copy, msg, len);
+	if (len)
+		memcpy(copy, msg, len);
 	/* find the table again (the caller validated it exists) */
 	struct proto_error perr;
 	ProtobufCMessage *m;

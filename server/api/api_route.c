@@ -164,6 +164,10 @@ static void exec(struct api_req *r)
 static void retry_cb(struct io_op *op)
 {
 	struct api_req *r = op->ctx;
+	if (r->exec->stopping || !r->exec->host) {
+		api_fail(r, GRPC_STATUS_UNAVAILABLE, "the node is shutting down");
+		return;
+	}
 	exec(r);
 }
 
@@ -185,6 +189,11 @@ static void remote_run(struct core_ctx *cc, void *arg)
 {
 	struct api_req *r = arg;
 	r->exec = cc;
+	if (cc->stopping || !cc->host) {
+		r->a = NULL;
+		api_fail(r, GRPC_STATUS_UNAVAILABLE, "the node is shutting down");
+		return;
+	}
 	arena_init(&r->own_arena, 16u << 10, LIMIT_REQUEST_ARENA_BYTES + LIMIT_RESPONSE_BYTES * 2);
 	r->a = &r->own_arena;
 	struct proto_error perr;
@@ -200,6 +209,11 @@ static void remote_run(struct core_ctx *cc, void *arg)
 void api_dispatch(struct api_req *r, const uint8_t *msg, size_t len)
 {
 	struct core_ctx *cc = r->origin;
+	if (cc->stopping || !cc->host) {
+		r->exec = cc;
+		api_fail(r, GRPC_STATUS_UNAVAILABLE, "the node is shutting down");
+		return;
+	}
 	if (r->owner == cc->core) {
 		r->exec = cc;
 		exec(r);
@@ -212,7 +226,8 @@ void api_dispatch(struct api_req *r, const uint8_t *msg, size_t len)
 		api_fail(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
-	memcpy(copy, msg, len);
+	if (len)
+		memcpy(copy, msg, len);
 	r->bytes = copy;
 	r->len = len;
 	r->req = NULL;

@@ -306,7 +306,7 @@ static void register_node(struct core_ctx *cc, uint64_t now_ns)
 static void tick_cb(struct io_op *op)
 {
 	struct core_ctx *cc = op->ctx;
-	if (cc->stopping)
+	if (cc->stopping || op->result < 0)
 		return;
 	uint64_t now = reactor_now_ns(cc->r);
 	host_tick(cc->host, now);
@@ -428,23 +428,74 @@ static void core_init(struct runtime *rt, int core, struct reactor *r, void *arg
 	}
 }
 
-static void core_fini(struct runtime *rt, int core, struct reactor *r, void *arg)
+/* Close what a core owns, in the order the pieces need: connections first (their calls get
+ * on_cancel and stay valid), then the engine (pending requests fail with ERR_STOPPED and finish
+ * their calls), then the protocol objects. Runs while the loop still turns (shutdown), or from
+ * fini after a failed start. */
+static void core_close(struct core_ctx *cc)
 {
-	struct node *n = arg;
-	struct core_ctx *cc = n->core[core];
+	if (cc->closed)
+		return;
+	cc->closed = 1;
 	cc->stopping = 1;
 	peers_stop(cc);
-	api_core_stop(cc);
 	if (cc->health)
 		grpc_health_shutdown(cc->health);
 	if (cc->api_srv)
 		transport_server_free(cc->api_srv);
 	if (cc->raft_srv)
 		transport_server_free(cc->raft_srv);
+	cc->api_srv = cc->raft_srv = NULL;
+	api_core_stop(cc);
 	if (cc->host) {
 		host_detach(cc->host);
 		host_close(cc->host);
+		cc->host = NULL;
 	}
+	atomic_fetch_add(&cc->node->cores_closed, 1);
+}
+
+static void drain_cb(struct io_op *op)
+{
+	struct core_ctx *cc = op->ctx;
+	int idle = (!cc->api_srv || transport_server_idle(cc->api_srv)) &&
+		   (!cc->raft_srv || transport_server_idle(cc->raft_srv));
+	if (idle || reactor_now_ns(cc->r) >= cc->drain_deadline_ns) {
+		core_close(cc);
+		return;
+	}
+	memset(op, 0, sizeof *op);
+	op->cb = drain_cb;
+	op->ctx = cc;
+	reactor_timeout(cc->r, op, 20ull * 1000000ull);
+}
+
+void node_core_shutdown(struct core_ctx *cc, void *arg)
+{
+	(void)arg;
+	if (cc->stopping)
+		return;
+	cc->stopping = 1;
+	reactor_cancel(cc->r, &cc->tick_op);
+	/* GOAWAY to clients and peers; in-flight calls get a short grace to finish */
+	if (cc->health)
+		grpc_health_shutdown(cc->health);
+	if (cc->api_srv)
+		transport_server_shutdown(cc->api_srv);
+	if (cc->raft_srv)
+		transport_server_shutdown(cc->raft_srv);
+	cc->drain_deadline_ns = reactor_now_ns(cc->r) + 1000ull * 1000000ull;
+	memset(&cc->drain_op, 0, sizeof cc->drain_op);
+	cc->drain_op.cb = drain_cb;
+	cc->drain_op.ctx = cc;
+	reactor_timeout(cc->r, &cc->drain_op, 20ull * 1000000ull);
+}
+
+static void core_fini(struct runtime *rt, int core, struct reactor *r, void *arg)
+{
+	struct node *n = arg;
+	struct core_ctx *cc = n->core[core];
+	core_close(cc);
 	if (cc->health)
 		grpc_health_free(cc->health);
 	if (cc->api_grpc)
@@ -570,6 +621,19 @@ int node_run(const struct node_config *cfg)
 		}
 		if (n->fatal)
 			break;
+	}
+	/* Clean shutdown: every core drains and closes while the loops still run (so canceled
+	 * operations come back), then the loops stop. Bounded: a stuck core is stopped anyway. */
+	if (!n->fatal) {
+		for (int c = 0; c < n->cores; c++)
+			if (node_post(n, c, node_core_shutdown, NULL))
+				LOG_WARN("core %d did not get the shutdown request", c);
+		for (int waited = 0; atomic_load(&n->cores_closed) < n->cores && waited < 1000; waited++) {
+			struct timespec ts = {0, 10000000};
+			nanosleep(&ts, NULL);
+		}
+		if (atomic_load(&n->cores_closed) < n->cores)
+			LOG_WARN("%d of %d cores closed within 10 s; stopping anyway", atomic_load(&n->cores_closed), n->cores);
 	}
 	runtime_stop(n->rt);
 	int jrc = runtime_join(n->rt);

@@ -57,6 +57,7 @@ struct node {
 	/* Engines opened so far (failed ones too): no core creates a table directory before every
 	 * engine's start has scanned them (a start removes unfinished ones). */
 	_Atomic int engines_opened;
+	_Atomic int cores_closed; /* shutdown: cores that closed their engine and transports */
 };
 
 struct core_ctx {
@@ -70,7 +71,10 @@ struct core_ctx {
 	struct peer peers[LIMIT_RAFT_NODES_MAX];
 	uint32_t n_peers;
 	struct io_op tick_op;
-	int stopping;
+	struct io_op drain_op;   /* shutdown: polls until connections drained or grace passed */
+	uint64_t drain_deadline_ns;
+	int stopping;            /* shutdown began: refuse new work */
+	int closed;              /* engine closed, transports freed */
 	struct table_map tables;
 	struct arena scratch;
 	/* core 0 only: node addresses recorded in the catalogue, for MemberList */
@@ -105,6 +109,9 @@ int api_register(struct core_ctx *cc) WUR;
 void api_core_stop(struct core_ctx *cc);
 /* A table is going away on this core: end its IterateRange streams (they hold snapshots). */
 void api_table_removed(struct core_ctx *cc, uint64_t table_id);
+
+/* Shutdown (node.c): begin on every core while the loops still run. */
+void node_core_shutdown(struct core_ctx *cc, void *arg);
 
 /* Catalogue changes (node.c), run on core 0 of every node. */
 void node_on_catalog_change(void *ctx, const struct catalog_change *ch);
