@@ -151,5 +151,6 @@ void host__expire(struct host *h);
 void host__queue_change(struct host *h, const struct catalog_change *ch);
 void host__drain(struct host *h);
 void host__drop_callbacks(struct host *h); /* host_crash: forget them */
+void host__drop_changes(struct host *h);
 
 #endif
