@@ -36,6 +36,7 @@ void host_config_defaults(struct host_config *cfg)
 	cfg->snapshot_log_bytes = 64ull << 20;
 	cfg->lsm_cache_bytes = 64ull << 20;
 	cfg->memtable_bytes = 16ull << 20;
+	cfg->memtable_budget_bytes = 64ull << 20;
 }
 
 /* ---- depth and callbacks ------------------------------------------------------------------ */
@@ -636,6 +637,36 @@ void host_stats(struct host *h, struct host_stats *out)
 
 /* ---- time, frames, turns ------------------------------------------------------------------ */
 
+/* The core's trees share one memtable budget (the idea of RocksDB's write-buffer manager):
+ * memory grows with the data written recently, not with the number of tables. Every 10 ticks,
+ * if the active memtables together exceed the budget, the largest one is flushed (in the
+ * background; flushing it also lets the Raft log free what it covered). */
+static void memtable_budget(struct host *h)
+{
+	if (!h->cfg.memtable_budget_bytes || ++h->budget_ticks < 10)
+		return;
+	h->budget_ticks = 0;
+	uint64_t total = 0, biggest = 0;
+	struct lsm_tree *victim = NULL;
+	for (size_t i = 0; i < h->n_reps; i++) {
+		struct replica *rep = h->reps[i];
+		if (rep->error)
+			continue;
+		struct lsm_tree *t = rep->kv ? kv_store_tree(rep->kv) : rep->cat ? catalog_tree(rep->cat) : NULL;
+		if (!t)
+			continue;
+		struct lsm_stats st;
+		lsm_tree_stats(t, &st);
+		total += st.memtable_bytes;
+		if (st.memtable_bytes > biggest) {
+			biggest = st.memtable_bytes;
+			victim = t;
+		}
+	}
+	if (total > h->cfg.memtable_budget_bytes && victim && lsm_tree_flush(victim, 0) != 0)
+		LOG_WARN("engine: core %d: flushing a memtable over the budget failed", h->cfg.core_id);
+}
+
 void host_tick(struct host *h, uint64_t now_ns)
 {
 	if (now_ns > h->now_ns)
@@ -645,6 +676,7 @@ void host_tick(struct host *h, uint64_t now_ns)
 	host__enter(h);
 	raft_multi_tick(&h->multi);
 	host__expire(h);
+	memtable_budget(h);
 	host__leave(h);
 }
 

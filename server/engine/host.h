@@ -68,6 +68,8 @@ struct host_config {
 				      * since the last one (default 64 MiB) */
 	uint64_t lsm_cache_bytes;    /* block cache shared by the core's trees (default 64 MiB) */
 	uint64_t memtable_bytes;     /* per tree (default 16 MiB) */
+	uint64_t memtable_budget_bytes; /* all the core's active memtables together: past it the
+					 * largest is flushed (default 64 MiB; 0 = no budget) */
 
 	void *ctx; /* passed to the callbacks below */
 	/* A finished frame for to_node: copy or send it before returning. Required. */

@@ -79,6 +79,7 @@ struct host {
 	void (*detach)(struct host *h); /* set by host_reactor.c: no link dependency otherwise */
 	int fatal;
 	uint64_t now_ns;
+	uint32_t budget_ticks; /* ticks since the memtable budget was last checked */
 
 	/* replicas by id (sorted) and those needing work at the end of a turn */
 	struct replica **reps;
