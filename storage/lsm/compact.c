@@ -216,6 +216,16 @@ static int pick_manual(struct lsm_tree *t, struct compaction *c)
 			free(o);
 			continue;
 		}
+		if (m->level == 0) {
+			/* Level-0 files overlap each other: moving only some of them down could put an
+			 * older file above a newer one. Take them all. */
+			free(o);
+			n = t->cur->nfiles[0];
+			o = malloc(n * sizeof *o);
+			if (!o)
+				return ERR_NOMEM;
+			memcpy(o, t->cur->files[0], n * sizeof *o);
+		}
 		c->level = m->level;
 		c->out_level = m->level + 1;
 		c->in[0] = o;
