@@ -187,6 +187,75 @@ static void check_scan(struct run *r, const struct lsm_snapshot *snap, const str
 	lsm_iter_free(it);
 }
 
+/* Model helpers for the walk: next present key >= k (or NKEYS), previous present key <= k (or -1). */
+static int model_ge(const struct model *m, int k)
+{
+	while (k < NKEYS && (k < 0 || m->idx[k] < 0))
+		k++;
+	return k;
+}
+
+static int model_le(const struct model *m, int k)
+{
+	if (k >= NKEYS)
+		k = NKEYS - 1;
+	while (k >= 0 && m->idx[k] < 0)
+		k--;
+	return k;
+}
+
+static void expect_at(struct run *r, struct lsm_iter *it, const struct model *m, int k, const char *what)
+{
+	if (k < 0 || k >= NKEYS) {
+		cr_assert(!lsm_iter_valid(it), "seed %" PRIu64 " %s: walk expected end", r->seed, what);
+		cr_assert_eq(lsm_iter_status(it), 0);
+		return;
+	}
+	cr_assert(lsm_iter_valid(it), "seed %" PRIu64 " %s: walk expected key %d, status %d", r->seed, what, k,
+		  lsm_iter_status(it));
+	size_t kl, vl;
+	const char *kp = lsm_iter_key(it, &kl);
+	const unsigned char *vp = lsm_iter_value(it, &vl);
+	char want[16];
+	keyname(want, k);
+	cr_assert(kl == strlen(want) && memcmp(kp, want, kl) == 0, "seed %" PRIu64 " %s: walk got %.*s want %s", r->seed,
+		  what, (int)kl, kp, want);
+	gen_value(gbuf, (uint64_t)m->idx[k], k, m->len[k]);
+	cr_assert(vl == m->len[k] && (vl == 0 || memcmp(vp, gbuf, vl) == 0), "seed %" PRIu64 " %s: walk value %s",
+		  r->seed, what, want);
+}
+
+/* Seek somewhere, then wander with next/prev (direction changes included), comparing each step. */
+static void check_walk(struct run *r, const struct lsm_snapshot *snap, const struct model *m, const char *what)
+{
+	struct lsm_iter_options io = {.snap = snap};
+	struct lsm_iter *it;
+	cr_assert_eq(lsm_iter_new(r->t, &io, &it), 0);
+	char kn[16];
+	int start = (int)prng_below(&r->rng, NKEYS);
+	keyname(kn, start);
+	int k;
+	if (prng_chance(&r->rng, 1, 2)) {
+		lsm_iter_seek(it, kn, strlen(kn));
+		k = model_ge(m, start);
+	} else {
+		lsm_iter_seek_for_prev(it, kn, strlen(kn));
+		k = model_le(m, start);
+	}
+	expect_at(r, it, m, k, what);
+	for (int step = 0; step < 30 && k >= 0 && k < NKEYS; step++) {
+		if (prng_chance(&r->rng, 1, 2)) {
+			lsm_iter_next(it);
+			k = model_ge(m, k + 1);
+		} else {
+			lsm_iter_prev(it);
+			k = model_le(m, k - 1);
+		}
+		expect_at(r, it, m, k, what);
+	}
+	lsm_iter_free(it);
+}
+
 static void check_all(struct run *r, const char *what)
 {
 	for (int k = 0; k < NKEYS; k++)
@@ -351,6 +420,13 @@ static void one_seed(uint64_t seed, uint64_t ops)
 					check_scan(r, r->snaps[s], &r->snap_model[s], lo, lo + (int)prng_range(&r->rng, 1, 100),
 						   (int)prng_below(&r->rng, 2), 0, "snapshot scan");
 				}
+			}
+		} else if (x < 780) {
+			if (r->nsnaps && prng_chance(&r->rng, 1, 3)) {
+				int s = (int)prng_below(&r->rng, (uint64_t)r->nsnaps);
+				check_walk(r, r->snaps[s], &r->snap_model[s], "snapshot walk");
+			} else {
+				check_walk(r, NULL, &r->cur, "walk");
 			}
 		} else if (x < 800) {
 			int lo = (int)prng_below(&r->rng, NKEYS);
