@@ -549,13 +549,39 @@ out:
 	return rc; /* on error, half-written outputs are unnamed garbage for purge */
 }
 
+static int cmp_smallest(const void *a, const void *b)
+{
+	const struct lsm_file *x = *(struct lsm_file *const *)a, *y = *(struct lsm_file *const *)b;
+	return lsm_ikey_cmp(x->smallest.p, x->smallest.n, y->smallest.p, y->smallest.n);
+}
+
+/* The inputs can move down unchanged: nothing under them, and (level 0) no two of them share a
+ * user key, so they form a valid sorted run (sequential loads flush such tables). */
+static int can_move(struct compaction *c)
+{
+	if (c->manual || c->nin[1] != 0)
+		return 0;
+	if (c->level == 0 && c->nin[0] != c->v->nfiles[0])
+		return 0;
+	qsort(c->in[0], c->nin[0], sizeof *c->in[0], cmp_smallest);
+	for (size_t i = 1; i < c->nin[0]; i++) {
+		const struct lsm_file *a = c->in[0][i - 1], *b = c->in[0][i];
+		if (lsm_ukey_cmp(a->largest.p, a->largest.n - 8, b->smallest.p, b->smallest.n - 8) >= 0)
+			return 0;
+	}
+	return 1;
+}
+
 static int trivial_move(struct lsm_tree *t, struct compaction *c)
 {
 	struct lsm_edit e;
 	lsm_edit_init(&e);
-	int rc = lsm_edit_del(&e, c->level, c->in[0][0]->number);
-	if (!rc)
-		rc = lsm_edit_add(&e, c->out_level, c->in[0][0]);
+	int rc = 0;
+	for (size_t i = 0; i < c->nin[0] && !rc; i++) {
+		rc = lsm_edit_del(&e, c->level, c->in[0][i]->number);
+		if (!rc)
+			rc = lsm_edit_add(&e, c->out_level, c->in[0][i]);
+	}
 	if (!rc)
 		rc = lsm_tree_log_and_apply(t, &e);
 	lsm_edit_free(&e);
@@ -588,7 +614,7 @@ int lsm_compact_step(struct lsm_tree *t, int *did)
 		return rc;
 	}
 	*did = 1;
-	if (!c.manual && c.nin[0] == 1 && c.nin[1] == 0 && (c.level > 0 || c.v->nfiles[0] == 1))
+	if (can_move(&c))
 		rc = trivial_move(t, &c);
 	else
 		rc = run(t, &c);

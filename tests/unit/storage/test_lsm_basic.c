@@ -303,3 +303,34 @@ Test(lsm_shared, big_values_and_limits)
 	cr_assert_eq(lsm_tree_close(tr), 0);
 	io_fs_sim_free(sfs);
 }
+
+Test(lsm_basic, sequential_load_moves_tables_down)
+{
+	char k[32], v[32], got[32];
+	for (uint64_t i = 0; i < 6000; i++) {
+		hl_key(k, sizeof k, i);
+		snprintf(v, sizeof v, "v%llu", (unsigned long long)i);
+		cr_assert_eq(hl_put(t, k, v, i + 1), 0);
+	}
+	cr_assert_eq(lsm_tree_wait_idle(t), 0);
+	struct lsm_stats st;
+	lsm_tree_stats(t, &st);
+	cr_assert_gt(st.flushes, 3);
+	uint64_t deeper = 0;
+	for (int l = 1; l < LSM_LEVELS; l++)
+		deeper += st.level_files[l];
+	cr_assert_gt(deeper, 0);
+	for (int round = 0; round < 2; round++) {
+		for (uint64_t i = 0; i < 6000; i += 13) {
+			hl_key(k, sizeof k, i);
+			snprintf(v, sizeof v, "v%llu", (unsigned long long)i);
+			cr_assert_eq(hl_get(t, NULL, k, got, sizeof got), 0);
+			cr_assert_str_eq(got, v);
+		}
+		uint64_t n;
+		cr_assert_eq(lsm_tree_count(t, NULL, NULL, 0, NULL, 0, &n), 0);
+		cr_assert_eq(n, 6000);
+		cr_assert_eq(lsm_tree_close(t), 0);
+		cr_assert_eq(lsm_tree_open("/db", &opt, &t), 0);
+	}
+}
