@@ -76,7 +76,6 @@ struct lsm_tree {
 	/* WAL (owner thread) */
 	struct lsm_log_writer wal;
 	int wal_open;
-	struct lsm_bytes wal_rec;
 
 	/* table cache */
 	pthread_mutex_t tc_mu;

@@ -621,11 +621,14 @@ struct replay_ctx {
 static int replay_record(void *arg, const unsigned char *p, size_t n, uint64_t off)
 {
 	struct replay_ctx *c = arg;
-	if (n < 20)
-		return lsm_err(ERR_CORRUPT, c->name, off, "short WAL record");
-	uint64_t seq = lsm_get_u64(p), applied = lsm_get_u64(p + 8);
-	uint32_t count = lsm_get_u32(p + 16);
-	struct lsm_batch_iter bi = {p + 20, p + n};
+	uint64_t seq, applied;
+	uint32_t count;
+	size_t body;
+	if (lsm_wal_header_decode(p, n, &seq, &applied, &count, &body))
+		return lsm_err(ERR_CORRUPT, c->name, off, "bad WAL record header");
+	if (count && (seq == 0 || seq + count >= LSM_SEQ_MAX))
+		return lsm_err(ERR_CORRUPT, c->name, off, "bad WAL sequence");
+	struct lsm_batch_iter bi = {p + body, p + n};
 	struct lsm_batch_rec r;
 	int got;
 	uint32_t k = 0;
@@ -802,7 +805,6 @@ static void tree_free(struct lsm_tree *t)
 	lsm_log_close(&t->manifest);
 	if (t->wal_open)
 		lsm_log_close(&t->wal);
-	lsm_bytes_free(&t->wal_rec);
 	lsm_bytes_free(&t->manual.lo);
 	lsm_bytes_free(&t->manual.hi);
 	for (int l = 0; l < LSM_LEVELS; l++)
@@ -977,21 +979,15 @@ int lsm_tree_write(struct lsm_tree *t, const struct lsm_batch *b, const struct l
 	ASSERT(seq + b->count < LSM_SEQ_MAX);
 	uint64_t applied = b->applied_index ? b->applied_index : t->applied_index;
 	if (t->o.durability == LSM_DURABILITY_WAL) {
-		rc = lsm_bytes_reserve(&t->wal_rec, 20 + b->len);
-		if (rc)
-			return rc;
-		lsm_put_u64(t->wal_rec.p, seq);
-		lsm_put_u64(t->wal_rec.p + 8, applied);
-		lsm_put_u32(t->wal_rec.p + 16, b->count);
-		if (b->len)
-			memcpy(t->wal_rec.p + 20, b->buf, b->len);
+		unsigned char hdr[LSM_WAL_HEADER_MAX];
+		size_t hn = lsm_wal_header_encode(hdr, seq, applied, b->count);
 		int sync = wo && wo->sync;
-		rc = lsm_log_append(&t->wal, t->wal_rec.p, 20 + b->len, sync);
+		rc = lsm_log_append2(&t->wal, hdr, hn, b->buf, b->len, sync);
 		if (rc) {
 			lsm_tree_set_bg_error(t, rc); /* the WAL's state is unknown now */
 			return rc;
 		}
-		t->st_wal_bytes += 36 + b->len;
+		t->st_wal_bytes += 16 + hn + b->len;
 		if (sync) {
 			pthread_mutex_lock(&t->mu);
 			t->durable_applied = applied;

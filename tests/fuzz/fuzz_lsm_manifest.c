@@ -42,9 +42,12 @@ static int on_wal(void *arg, const unsigned char *p, size_t n, uint64_t off)
 {
 	(void)arg;
 	(void)off;
-	if (n < 20)
+	uint64_t seq, applied;
+	uint32_t count;
+	size_t body;
+	if (lsm_wal_header_decode(p, n, &seq, &applied, &count, &body))
 		return ERR_CORRUPT;
-	struct lsm_batch_iter bi = {p + 20, p + n};
+	struct lsm_batch_iter bi = {p + body, p + n};
 	struct lsm_batch_rec r;
 	int got;
 	while ((got = lsm_batch_iter_next(&bi, &r)) == 1)
