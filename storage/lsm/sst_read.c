@@ -288,7 +288,7 @@ static int block_get_ra(struct sst_iter *t, uint64_t off, uint64_t size, struct 
 			return block_get(s, off, size, t->fill_cache, pb, NULL, NULL);
 		}
 		t->ra_want = t->ra_want ? (t->ra_want * 2 > RA_MAX ? RA_MAX : t->ra_want * 2) : RA_MIN;
-		size_t want = t->ra_want;
+		size_t want = t->ra_want > size ? t->ra_want : (size_t)size;
 		if (want > fend - off)
 			want = (size_t)(fend - off);
 		if (want > t->ra_cap) {

@@ -478,6 +478,10 @@ static void one_seed(uint64_t seed, uint64_t ops)
 		} else if (x < 925) {
 			/* clean close and reopen: everything written survives */
 			drop_snapshots(r, 1);
+			struct lsm_error be;
+			int bg = lsm_tree_bg_error(r->t, &be);
+			cr_assert_eq(bg, 0, "seed %" PRIu64 ": background error %d (%s: %s @%" PRIu64 ")", r->seed, bg,
+				     be.file, be.msg, be.offset);
 			cr_assert_eq(lsm_tree_close(r->t), 0, "seed %" PRIu64, r->seed);
 			open_tree(r);
 			cr_assert_eq(lsm_tree_applied_index(r->t), r->index, "seed %" PRIu64, r->seed);
