@@ -11,12 +11,29 @@
  * callbacks run afterwards, in a bounded loop (LIMIT_COMPLETIONS_PER_TURN per turn). A
  * callback may submit new ops (including re-submitting the same op). After the completions of a
  * turn, the turn-end hooks run (group commit, flushing HTTP/2 output), then the loop blocks for
- * I/O. Every call here must be made on the reactor's own thread, except reactor_stop() and the
- * runtime mailbox calls (core/runtime.h).
+ * I/O. Every call here must be made on the reactor's own thread, except reactor_stop(),
+ * reactor_wake() and the runtime mailbox calls (core/runtime.h).
  *
  * Results: op->result >= 0 is success (bytes transferred, a new fd for accept, 0 for
  * timeouts/fsync), a negative ERR_* code is failure. ERR_CANCELED when reactor_cancel() hit.
  * A send may complete short; the caller resubmits the rest. A recv of 0 means the peer closed.
+ *
+ * Rules for callers (both backends rely on them):
+ *   - Zero a struct io_op before its first use (state 0 = idle). An op is in flight from the
+ *     submit call until its callback starts; submitting it again while in flight is a bug
+ *     (asserted). The callback may resubmit or free it.
+ *   - Callbacks never run inside a submit call: even an op that finishes at once (epoll's eager
+ *     send, a full timer heap) completes through the queue, on a later pass of the loop.
+ *   - Ops in flight are unordered with respect to each other: a pwrite and a later fdatasync
+ *     may run in either order. Wait for the write's completion, or use reactor_pwrite_fdatasync.
+ *   - Do not close an fd that still has ops in flight: cancel them, wait for their callbacks,
+ *     then close. (io_uring would keep the socket alive; epoll would silently forget the op.)
+ *     Likewise free an op (or the buffer it points at) only once its callback has started.
+ *   - REACTOR_BACKEND_AUTO honours REGATTA_IO_BACKEND=uring|epoll when it is set, so a whole
+ *     process can be moved to the fallback from the environment.
+ *   - A failed fdatasync (alone or linked) is fatal: the callback gets the error, and
+ *     reactor_run()/reactor_run_once() return it from then on (the page cache no longer says
+ *     what is on disk, so the caller must stop and recover from the log).
  */
 #ifndef CORE_REACTOR_H
 #define CORE_REACTOR_H
@@ -31,6 +48,7 @@ struct reactor;
 struct io_op;
 
 typedef void (*io_op_cb)(struct io_op *op);
+typedef void (*reactor_hook_fn)(void *ctx);
 
 enum io_op_kind {
 	IO_OP_NONE = 0,
@@ -54,6 +72,7 @@ struct io_op {
 	int64_t result;
 	/* Private to the reactor. */
 	enum io_op_kind kind;
+	int64_t aux; /* backend scratch: timer sequence, first half of a linked pair */
 	int fd;
 	void *buf;
 	size_t len;
@@ -81,18 +100,41 @@ struct reactor_config {
 
 /* Create a reactor for the calling thread. AUTO tries io_uring and falls back (logged). */
 int reactor_new(const struct reactor_config *cfg, struct reactor **out) WUR;
-void reactor_free(struct reactor *r);
 enum reactor_backend reactor_backend(const struct reactor *r);
 const char *reactor_backend_name(enum reactor_backend b);
 /* Parse "auto|uring|epoll" (also reads REGATTA_IO_BACKEND when s is NULL). */
 int reactor_backend_parse(const char *s, enum reactor_backend *out) WUR;
 
-/* Run until reactor_stop(). Returns 0, or a fatal error (an fsync failure is fatal). */
+/* Free a reactor whose loop is not running. Ops still in flight are dropped without their
+ * callbacks (their memory stays the caller's). May be called from another thread than the
+ * reactor's once that thread stopped using it (the runtime frees in runtime_join). */
+void reactor_free(struct reactor *r);
+
+/* Run until reactor_stop(). Returns 0, or a fatal error (an fsync failure is fatal). The stop
+ * request is consumed: a later reactor_run() runs again. */
 int reactor_run(struct reactor *r) WUR;
-/* One turn: reap completions (waiting at most timeout_ns if none), run callbacks and hooks. */
+/* One turn: reap completions (waiting at most timeout_ns if none; UINT64_MAX = no limit),
+ * run at most LIMIT_COMPLETIONS_PER_TURN callbacks, then the hooks. Returns 0 or the fatal
+ * error. */
 int reactor_run_once(struct reactor *r, uint64_t timeout_ns) WUR;
 /* Thread-safe: ask the loop to return from reactor_run(). */
 void reactor_stop(struct reactor *r);
+/* Thread-safe: make the loop turn (its wait returns) and run the wake handler on the
+ * reactor's thread, as a completion. Wakes coalesce: many calls before the handler runs give
+ * one handler call. The runtime's mailboxes are built on this. */
+void reactor_wake(struct reactor *r);
+/* The function run (on the reactor's thread) after reactor_wake(); NULL for none. */
+void reactor_set_wake_handler(struct reactor *r, reactor_hook_fn fn, void *ctx);
+int reactor_core_id(const struct reactor *r);
+
+/* Counters, for benchmarks and tests (read on the reactor's thread). */
+struct reactor_stats {
+	uint64_t turns;            /* calls of reactor_run_once that got past the wait */
+	uint64_t callbacks;        /* completion callbacks run */
+	uint64_t max_callbacks_in_turn;
+	uint64_t inflight;         /* ops submitted whose callback has not started yet */
+};
+void reactor_get_stats(const struct reactor *r, struct reactor_stats *out);
 
 /* Monotonic time cached at the start of the current turn. */
 uint64_t reactor_now_ns(const struct reactor *r);
@@ -117,20 +159,26 @@ void reactor_fdatasync(struct reactor *r, struct io_op *op, int fd);
 void reactor_pwrite_fdatasync(struct reactor *r, struct io_op *op, int fd, const void *buf,
 			      size_t len, uint64_t off);
 
-/* Best effort: the target op completes with ERR_CANCELED unless it already completed. The
- * target's callback still runs exactly once. */
+/* Best effort: the target op completes with ERR_CANCELED unless it already completed (or, for
+ * file I/O and a running fsync, unless the kernel/worker already started it: it then completes
+ * normally). The target's callback still runs exactly once. Canceling an idle op does nothing.
+ * Timers are canceled at once (the ERR_CANCELED callback runs on the next pass of the loop). */
 void reactor_cancel(struct reactor *r, struct io_op *target);
 
 /* Run `fn(ctx)` at the end of every turn, after completions (group commit, output flushing).
  * At most LIMIT_TURN_HOOKS hooks per reactor. Returns ERR_NOMEM when full. */
-typedef void (*reactor_hook_fn)(void *ctx);
 int reactor_add_turn_hook(struct reactor *r, reactor_hook_fn fn, void *ctx) WUR;
 void reactor_remove_turn_hook(struct reactor *r, reactor_hook_fn fn, void *ctx);
 
 /* Socket helpers: listening socket with SO_REUSEADDR|SO_REUSEPORT, non-blocking, TCP_NODELAY.
  * addr is "host:port" (IPv4/IPv6 literal or "localhost"). Returns the fd or an ERR_*. */
 int reactor_socket_listen(const char *addr, int backlog) WUR;
-/* Non-blocking TCP socket for reactor_connect, with the resolved address. */
+/* Non-blocking TCP socket (TCP_NODELAY) for reactor_connect, with the resolved address. */
 int reactor_socket_for(const char *addr, struct sockaddr_storage *sa, socklen_t *salen) WUR;
+/* The local port a socket is bound to (after binding port 0), or an ERR_*. */
+int reactor_socket_port(int fd) WUR;
+/* Resolve "host:port" ("[v6]:port", "localhost:port", a name) to an address. Names go through
+ * getaddrinfo and may block: call at setup, not on a core's hot path. */
+int reactor_socket_resolve(const char *addr, struct sockaddr_storage *sa, socklen_t *salen) WUR;
 
 #endif

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake pkg-config git
-  liburing-dev libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev libssl-dev
+  liburing-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libnghttp2-dev libssl-dev
   libxxhash-dev zlib1g-dev libsnappy-dev
   # tests: unit framework, fuzzing (clang + libFuzzer runtime), outside clients and peers
   libcriterion-dev clang libclang-rt-14-dev openssl procps

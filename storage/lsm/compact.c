@@ -275,7 +275,7 @@ static int out_open(struct out *o)
 	pthread_mutex_lock(&o->t->mu);
 	o->number = o->t->next_file++;
 	pthread_mutex_unlock(&o->t->mu);
-	char path[LSM_PATH_MAX], name[32];
+	char path[LIMIT_LSM_PATH_BYTES], name[32];
 	lsm_tree_file_path(o->t, o->number, "sst", path, sizeof path);
 	snprintf(name, sizeof name, "%06" PRIu64 ".sst", o->number);
 	int rc = io_file_open(o->t->fs, path, IO_OPEN_CREATE | IO_OPEN_TRUNC, &o->f);
@@ -338,7 +338,7 @@ static int out_finish(struct out *o, const void *hi, size_t hin)
 	struct lsm_frags *fr = NULL;
 	struct lsm_bytes lo = {0}, hb = {0};
 	uint64_t size = 0;
-	char path[LSM_PATH_MAX];
+	char path[LIMIT_LSM_PATH_BYTES];
 	lsm_tree_file_path(o->t, o->number, "sst", path, sizeof path);
 	int rc = clip_frags(o, hi, hin, &fr);
 	if (rc)

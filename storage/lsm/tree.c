@@ -81,7 +81,7 @@ int lsm_tree_file_sst(struct lsm_tree *t, struct lsm_file *f, struct lsm_sst **o
 		return 0;
 	}
 	pthread_mutex_unlock(&t->tc_mu);
-	char path[LSM_PATH_MAX], name[32];
+	char path[LIMIT_LSM_PATH_BYTES], name[32];
 	lsm_tree_file_path(t, f->number, "sst", path, sizeof path);
 	file_name(f->number, "sst", name, sizeof name);
 	struct io_file *io;
@@ -196,7 +196,7 @@ void lsm_tree_set_bg_error(struct lsm_tree *t, int rc)
 static int write_new_manifest(struct lsm_tree *t, const struct lsm_version *v, uint64_t number,
 			      uint64_t next_file, uint64_t log_number, uint64_t last_seq, uint64_t applied)
 {
-	char path[LSM_PATH_MAX], name[32];
+	char path[LIMIT_LSM_PATH_BYTES], name[32];
 	snprintf(name, sizeof name, "MANIFEST-%06" PRIu64, number);
 	int n = snprintf(path, sizeof path, "%s/%s", t->dir, name);
 	ASSERT(n > 0 && (size_t)n < sizeof path);
@@ -224,7 +224,7 @@ static int write_new_manifest(struct lsm_tree *t, const struct lsm_version *v, u
 		lsm_log_close(&w);
 		goto out;
 	}
-	char cur[LSM_PATH_MAX], body[48];
+	char cur[LIMIT_LSM_PATH_BYTES], body[48];
 	snprintf(cur, sizeof cur, "%s/CURRENT", t->dir);
 	int bn = snprintf(body, sizeof body, "%s\n", name);
 	rc = io_fs_write_atomic(t->fs, cur, body, (size_t)bn);
@@ -234,7 +234,7 @@ static int write_new_manifest(struct lsm_tree *t, const struct lsm_version *v, u
 		goto out;
 	}
 	if (t->manifest.f) {
-		char old[LSM_PATH_MAX];
+		char old[LIMIT_LSM_PATH_BYTES];
 		snprintf(old, sizeof old, "%s/MANIFEST-%06" PRIu64, t->dir, t->manifest_number);
 		lsm_log_close(&t->manifest);
 		lsm_ignore(io_fs_unlink(t->fs, old)); /* best effort: purge removes it otherwise */
@@ -340,7 +340,7 @@ int lsm_table_bounds(struct lsm_sst_builder *b, const struct lsm_frags *fr, stru
 
 static int build_from_mem(struct lsm_tree *t, struct lsm_mem *m, uint64_t number, struct lsm_file **out)
 {
-	char path[LSM_PATH_MAX], name[32];
+	char path[LIMIT_LSM_PATH_BYTES], name[32];
 	lsm_tree_file_path(t, number, "sst", path, sizeof path);
 	file_name(number, "sst", name, sizeof name);
 	struct io_file *f = NULL;
@@ -486,7 +486,7 @@ static int purge_one(void *arg, const char *name)
 	else
 		del = num != c->manifest_number;
 	if (del) {
-		char path[LSM_PATH_MAX];
+		char path[LIMIT_LSM_PATH_BYTES];
 		snprintf(path, sizeof path, "%s/%s", c->t->dir, name);
 		lsm_ignore(io_fs_unlink(c->t->fs, path)); /* a failure leaves garbage for the next purge */
 	}
@@ -653,7 +653,7 @@ static int replay_record(void *arg, const unsigned char *p, size_t n, uint64_t o
 
 static int open_wal(struct lsm_tree *t, uint64_t number)
 {
-	char path[LSM_PATH_MAX], name[32];
+	char path[LIMIT_LSM_PATH_BYTES], name[32];
 	lsm_tree_file_path(t, number, "wal", path, sizeof path);
 	file_name(number, "wal", name, sizeof name);
 	int rc = lsm_log_create(t->fs, path, name, &t->wal);
@@ -665,7 +665,7 @@ static int open_wal(struct lsm_tree *t, uint64_t number)
 
 static int recover(struct lsm_tree *t)
 {
-	char path[LSM_PATH_MAX];
+	char path[LIMIT_LSM_PATH_BYTES];
 	void *cur = NULL;
 	size_t curlen = 0;
 	struct recover_ctx rc_ctx = {.t = t};
@@ -711,7 +711,7 @@ static int recover(struct lsm_tree *t)
 		for (int l = 0; l < LSM_LEVELS; l++) {
 			for (size_t i = 0; i < rc_ctx.v->nfiles[l]; i++) {
 				struct lsm_file *f = rc_ctx.v->files[l][i];
-				char fp[LSM_PATH_MAX], fn[32];
+				char fp[LIMIT_LSM_PATH_BYTES], fn[32];
 				lsm_tree_file_path(t, f->number, "sst", fp, sizeof fp);
 				file_name(f->number, "sst", fn, sizeof fn);
 				if (io_fs_exists(t->fs, fp, NULL) != 0) {
@@ -744,7 +744,7 @@ static int recover(struct lsm_tree *t)
 			goto out;
 		qsort(wl.nums, wl.n, sizeof *wl.nums, u64_cmp);
 		for (size_t i = 0; i < wl.n; i++) {
-			char wp[LSM_PATH_MAX], wn[32];
+			char wp[LIMIT_LSM_PATH_BYTES], wn[32];
 			lsm_tree_file_path(t, wl.nums[i], "wal", wp, sizeof wp);
 			file_name(wl.nums[i], "wal", wn, sizeof wn);
 			struct replay_ctx rp = {t, t->mem, wn};
@@ -1224,7 +1224,7 @@ int lsm_tree_checkpoint(struct lsm_tree *t, const char *dir, uint64_t *applied_i
 	pthread_mutex_unlock(&t->mu);
 	for (int l = 0; l < LSM_LEVELS && !rc; l++) {
 		for (size_t i = 0; i < v->nfiles[l] && !rc; i++) {
-			char from[LSM_PATH_MAX], to[LSM_PATH_MAX];
+			char from[LIMIT_LSM_PATH_BYTES], to[LIMIT_LSM_PATH_BYTES];
 			lsm_tree_file_path(t, v->files[l][i]->number, "sst", from, sizeof from);
 			snprintf(to, sizeof to, "%s/%06" PRIu64 ".sst", dir, v->files[l][i]->number);
 			rc = io_fs_link(t->fs, from, to);
