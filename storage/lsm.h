@@ -175,7 +175,8 @@ struct lsm_read_options {
 	int no_fill_cache;                /* 1: blocks read are not inserted in the cache (scans) */
 };
 
-/* Point lookup: 0 and the value in *val, ERR_NOTFOUND, or an error (ERR_CORRUPT...). */
+/* Point lookup: 0 and the value in *val, ERR_NOTFOUND, or an error (ERR_CORRUPT...).
+ * Key limits as for batches (ERR_INVAL for an empty key, ERR_TOOBIG past LIMIT_KEY_BYTES). */
 int lsm_tree_get(struct lsm_tree *t, const struct lsm_read_options *ro, const void *key, size_t klen,
 		 struct lsm_buf *val) WUR;
 
@@ -195,7 +196,8 @@ uint64_t lsm_snapshot_applied_index(const struct lsm_snapshot *s);
 /* ---- iterators ------------------------------------------------------------------------------- */
 
 struct lsm_iter_options {
-	const struct lsm_snapshot *snap; /* NULL: an implicit snapshot taken at lsm_iter_new */
+	const struct lsm_snapshot *snap; /* NULL: an implicit snapshot taken at lsm_iter_new; else it
+					  * must stay alive (unreleased) as long as the iterator */
 	const void *lower;               /* inclusive lower bound, NULL = none */
 	size_t lower_len;
 	const void *upper;               /* exclusive upper bound, NULL = none */
