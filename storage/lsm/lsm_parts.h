@@ -91,11 +91,16 @@ int lsm_mem_add(struct lsm_mem *m, uint64_t seq, unsigned type, const void *key,
 /* Newest version of ukey with seq <= snap: returns 1 and fills type/seq/val, or 0. */
 int lsm_mem_get(struct lsm_mem *m, const void *ukey, size_t kn, uint64_t snap, unsigned *type,
 		uint64_t *seq, struct lsm_slice *val);
+/* Largest seq <= snap of a range tombstone in m covering ukey (0 if none; UINT64_MAX when memory
+ * ran out). Owner thread only (may build the cached fragment set). */
+uint64_t lsm_mem_tomb_max_seq(struct lsm_mem *m, const void *ukey, size_t kn, uint64_t snap);
 size_t lsm_mem_bytes(const struct lsm_mem *m);
 size_t lsm_mem_tomb_count(const struct lsm_mem *m);
 /* The memtable's range tombstones as fragments (ref'd; unref when done). */
 int lsm_mem_frags(struct lsm_mem *m, struct lsm_frags **out) WUR;
 int lsm_mem_iter(struct lsm_mem *m, struct lsm_iiter **out) WUR; /* holds a ref on m */
+/* The memtable takes no more writes: build its cached state now, on the owner thread. */
+int lsm_mem_freeze(struct lsm_mem *m) WUR;
 
 /* ---- blocks (block.c) ------------------------------------------------------------------------- */
 

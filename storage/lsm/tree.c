@@ -768,6 +768,9 @@ static int recover(struct lsm_tree *t)
 		rc = open_wal(t, wnum);
 		if (rc)
 			goto out;
+		rc = lsm_mem_freeze(t->mem);
+		if (rc)
+			goto out;
 		t->imm[t->nimm++] = t->mem;
 		t->mem = NULL;
 		rc = lsm_mem_new(&t->mem);
@@ -905,6 +908,11 @@ static int rotate(struct lsm_tree *t)
 		m->log_number = num;
 	}
 	m->applied_index = t->applied_index;
+	rc = lsm_mem_freeze(t->mem);
+	if (rc) {
+		lsm_mem_unref(m);
+		return rc;
+	}
 	pthread_mutex_lock(&t->mu);
 	ASSERT(t->nimm < LIMIT_LSM_MEMTABLES_MAX);
 	t->imm[t->nimm++] = t->mem;
@@ -1043,12 +1051,11 @@ int lsm_tree_get(struct lsm_tree *t, const struct lsm_read_options *ro, const vo
 	for (size_t i = 0; i < rs.nmems && !found; i++) {
 		struct lsm_mem *m = rs.mems[i];
 		if (lsm_mem_tomb_count(m)) {
-			struct lsm_frags *fr;
-			rc = lsm_mem_frags(m, &fr);
-			if (rc)
+			uint64_t s = lsm_mem_tomb_max_seq(m, key, klen, snap);
+			if (s == UINT64_MAX) {
+				rc = ERR_NOMEM;
 				goto out;
-			uint64_t s = lsm_frags_max_seq(fr, key, klen, snap);
-			lsm_frags_unref(fr);
+			}
 			if (s > max_rt)
 				max_rt = s;
 		}
