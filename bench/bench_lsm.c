@@ -381,6 +381,15 @@ static struct result run_one(struct engine *e, const char *bench, uint64_t *live
 	}
 	uint64_t t1 = clock_mono_ns();
 	uint64_t w1 = proc_wchar();
+	if (e->t) {
+		struct lsm_stats st;
+		lsm_tree_stats(e->t, &st);
+		fprintf(stderr, "  [ours %s: flushes %" PRIu64 " compactions %" PRIu64 " (read %" PRIu64 " MiB, wrote %" PRIu64
+			" MiB) stalls %" PRIu64 " (%" PRIu64 " ms) files L0..L3 %u %u %u %u cache hit %" PRIu64 "/%" PRIu64 "]\n",
+			bench, st.flushes, st.compactions, st.compaction_bytes_read >> 20, st.compaction_bytes_written >> 20,
+			st.stall_count, st.stall_ns / 1000000, st.level_files[0], st.level_files[1], st.level_files[2],
+			st.level_files[3], st.cache_hits, st.cache_hits + st.cache_misses);
+	}
 	struct result r = {.ops_s = (double)n / ((double)(t1 - t0) / 1e9)};
 	if (user_bytes) {
 		r.have_amp = 1;
