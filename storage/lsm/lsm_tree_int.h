@@ -96,6 +96,11 @@ void lsm_tree_file_path(const struct lsm_tree *t, uint64_t number, const char *e
 int lsm_tree_log_and_apply(struct lsm_tree *t, struct lsm_edit *e) WUR;
 int lsm_tree_flush_one(struct lsm_tree *t) WUR; /* flush the oldest immutable memtable */
 void lsm_tree_set_bg_error(struct lsm_tree *t, int rc);
+/* Write a new manifest holding v and the counters, then point CURRENT (in t->dir) at it. */
+int lsm_tree_write_manifest(struct lsm_tree *t, const struct lsm_version *v, uint64_t number, uint64_t next_file,
+			    uint64_t log_number, uint64_t last_seq, uint64_t applied) WUR;
+/* Owner thread: rotate a full (or, with force, any) memtable; stall while the background is behind. */
+int lsm_tree_make_room(struct lsm_tree *t, int force) WUR;
 /* Reference the current read state (memtables and version) under mu. */
 struct lsm_readstate {
 	struct lsm_mem *mems[LIMIT_LSM_MEMTABLES_MAX + 1]; /* newest first */
