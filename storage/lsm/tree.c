@@ -939,8 +939,11 @@ int lsm_tree_make_room(struct lsm_tree *t, int force)
 		int l0_stall = !force && t->cur->nfiles[0] >= t->o.l0_stop_trigger;
 		if (!mem_stall && !l0_stall) {
 			pthread_mutex_unlock(&t->mu);
-			if (full)
+			if (full) {
 				rc = rotate(t);
+				if (rc) /* the WAL or memtable switch is half done: stop writes */
+					lsm_tree_set_bg_error(t, rc);
+			}
 			break;
 		}
 		if (!stalled) {
