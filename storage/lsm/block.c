@@ -314,14 +314,23 @@ static struct lsm_slice bi_key(struct lsm_iiter *it)
 static struct lsm_slice bi_value(struct lsm_iiter *it) { return ((struct block_iter *)it)->val; }
 static int bi_status(struct lsm_iiter *it) { return ((struct block_iter *)it)->status; }
 
+static void bi_release(struct block_iter *b);
+
 static void bi_free(struct lsm_iiter *it)
 {
 	struct block_iter *b = (struct block_iter *)it;
+	bi_release(b);
+	lsm_bytes_free(&b->key);
+	free(b);
+}
+
+static void bi_release(struct block_iter *b)
+{
 	if (b->pin)
 		lsm_cache_release(b->cache, b->pin);
 	free(b->owned);
-	lsm_bytes_free(&b->key);
-	free(b);
+	b->pin = NULL;
+	b->owned = NULL;
 }
 
 static const struct lsm_iiter_ops block_iter_ops = {bi_valid, bi_first, bi_last, bi_seek, bi_next,
@@ -337,6 +346,24 @@ static int body_shape_ok(const unsigned char *p, size_t len)
 	return n > 0 && (uint64_t)n * 4 + 4 <= len;
 }
 
+static void bi_init(struct block_iter *b, const unsigned char *body, size_t len, struct lsm_cache *cache,
+		    struct lsm_cache_handle *pin, void *owned)
+{
+	b->base.ops = &block_iter_ops;
+	b->data = body;
+	b->nrestarts = lsm_get_u32(body + len - 4);
+	b->data_end = len - 4 - 4 * (size_t)b->nrestarts;
+	b->restarts = body + b->data_end;
+	b->cur = b->next = b->data_end;
+	b->restart_index = 0;
+	b->key.n = 0;
+	b->val = (struct lsm_slice){0};
+	b->status = 0;
+	b->cache = cache;
+	b->pin = pin;
+	b->owned = owned;
+}
+
 int lsm_block_iter_new(const unsigned char *body, size_t len, struct lsm_cache *cache,
 		       struct lsm_cache_handle *pin, void *owned, struct lsm_iiter **out)
 {
@@ -345,16 +372,28 @@ int lsm_block_iter_new(const unsigned char *body, size_t len, struct lsm_cache *
 	struct block_iter *b = calloc(1, sizeof *b);
 	if (!b)
 		return ERR_NOMEM;
-	b->base.ops = &block_iter_ops;
-	b->data = body;
-	b->nrestarts = lsm_get_u32(body + len - 4);
-	b->data_end = len - 4 - 4 * (size_t)b->nrestarts;
-	b->restarts = body + b->data_end;
-	b->cur = b->data_end;
-	b->cache = cache;
-	b->pin = pin;
-	b->owned = owned;
+	bi_init(b, body, len, cache, pin, owned);
 	*out = &b->base;
+	return 0;
+}
+
+void lsm_block_iter_release(struct lsm_iiter *it)
+{
+	struct block_iter *b = (struct block_iter *)it;
+	bi_release(b);
+	b->data = NULL;
+	b->cur = b->next = b->data_end = 0;
+}
+
+int lsm_block_iter_reset(struct lsm_iiter *it, const unsigned char *body, size_t len, struct lsm_cache *cache,
+			 struct lsm_cache_handle *pin, void *owned)
+{
+	struct block_iter *b = (struct block_iter *)it;
+	ASSERT(b->base.ops == &block_iter_ops);
+	bi_release(b);
+	if (!body_shape_ok(body, len))
+		return ERR_CORRUPT;
+	bi_init(b, body, len, cache, pin, owned);
 	return 0;
 }
 

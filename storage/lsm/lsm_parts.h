@@ -134,6 +134,12 @@ struct lsm_block_iter;
 struct lsm_cache_handle;
 int lsm_block_iter_new(const unsigned char *body, size_t len, struct lsm_cache *cache,
 		       struct lsm_cache_handle *pin, void *owned, struct lsm_iiter **out) WUR;
+/* Reuse a block iterator (and its key buffer) for another block: releases the old block's pin
+ * first. ERR_CORRUPT (nothing pinned then; the caller still owns pin/owned) on a bad shape. */
+int lsm_block_iter_reset(struct lsm_iiter *it, const unsigned char *body, size_t len, struct lsm_cache *cache,
+			 struct lsm_cache_handle *pin, void *owned) WUR;
+/* Drop the block a block iterator pins, keeping the iterator for reuse. */
+void lsm_block_iter_release(struct lsm_iiter *it);
 /* Find the first entry >= k in a block body: 1 (key in *key, value in *val, pointing into body),
  * 0 if none, ERR_CORRUPT. *key is a reusable buffer. */
 int lsm_block_seek_once(const unsigned char *body, size_t len, const unsigned char *k, size_t kn,

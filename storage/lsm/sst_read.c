@@ -247,6 +247,7 @@ struct sst_iter {
 	int fill_cache;
 	struct lsm_iiter *index;
 	struct lsm_iiter *data; /* NULL when no block is loaded */
+	struct lsm_iiter *spare; /* an unloaded block iterator kept for reuse */
 	uint64_t data_off;
 	int status;
 	/* readahead for sequential scans (and compaction inputs) */
@@ -333,10 +334,17 @@ static int block_get_ra(struct sst_iter *t, uint64_t off, uint64_t size, struct 
 	return 0;
 }
 
+/* Unload the current block (its iterator is kept as `spare` for the next block). */
 static void set_data(struct sst_iter *t, struct lsm_iiter *d, uint64_t off)
 {
-	if (t->data)
-		t->data->ops->free(t->data);
+	if (t->data) {
+		if (t->spare) {
+			t->data->ops->free(t->data);
+		} else {
+			lsm_block_iter_release(t->data);
+			t->spare = t->data;
+		}
+	}
 	t->data = d;
 	t->data_off = off;
 }
@@ -365,8 +373,14 @@ static void load_block(struct sst_iter *t)
 		t->status = rc;
 		return;
 	}
-	struct lsm_iiter *d;
-	rc = lsm_block_iter_new(pb.body, pb.len, t->s->cache, pb.h, pb.owned, &d);
+	struct lsm_iiter *d = t->spare;
+	if (d) {
+		rc = lsm_block_iter_reset(d, pb.body, pb.len, t->s->cache, pb.h, pb.owned);
+		if (!rc)
+			t->spare = NULL;
+	} else {
+		rc = lsm_block_iter_new(pb.body, pb.len, t->s->cache, pb.h, pb.owned, &d);
+	}
 	if (rc) {
 		block_put(t->s, &pb);
 		t->status = lsm_err(rc, t->s->name, off, "corrupt data block");
@@ -466,6 +480,8 @@ static void si_free(struct lsm_iiter *it)
 {
 	struct sst_iter *t = (struct sst_iter *)it;
 	set_data(t, NULL, 0);
+	if (t->spare)
+		t->spare->ops->free(t->spare);
 	t->index->ops->free(t->index);
 	lsm_sst_unref(t->s);
 	free(t->ra);
