@@ -535,10 +535,9 @@ static int run(struct lsm_tree *t, struct compaction *c)
 out:
 	if (it)
 		it->ops->free(it);
-	if (o.b) {
-		lsm_sst_builder_free(o.b);
+	lsm_sst_builder_free(o.b);
+	if (o.f)
 		io_file_close(o.f);
-	}
 	for (size_t i = 0; i < o.nfiles; i++)
 		lsm_file_unref(o.files[i]);
 	free(o.files);

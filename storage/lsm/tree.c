@@ -293,7 +293,7 @@ int lsm_tree_log_and_apply(struct lsm_tree *t, struct lsm_edit *e)
 	t->manifest_last_seq = e->last_seq;
 	t->manifest_applied = e->applied_index;
 	t->log_number = e->log_number;
-	if (t->o.durability == LSM_DURABILITY_APPLIED_INDEX)
+	if (e->applied_index > t->durable_applied) /* flushed data is durable in both modes */
 		t->durable_applied = e->applied_index;
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
