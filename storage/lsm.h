@@ -73,6 +73,15 @@ int lsm_bg_new(struct lsm_bg **out) WUR;
 /* Free after every tree that uses it was closed (stops and joins the thread). */
 void lsm_bg_free(struct lsm_bg *bg);
 
+/* A background "thread" without a thread: flush and compaction steps run only when the owner
+ * calls lsm_bg_run() (e.g. one step per reactor turn — bounded work per turn), or inline when a
+ * tree has to wait for them (a stall, lsm_tree_flush with wait, close). Deterministic: tests use
+ * it to replay a seed exactly. Free with lsm_bg_free. */
+int lsm_bg_new_inline(struct lsm_bg **out) WUR;
+/* Run up to max_steps queued steps (each a flush or one compaction) on the calling thread;
+ * returns how many ran (0: nothing to do). Inline backgrounds only. */
+int lsm_bg_run(struct lsm_bg *bg, int max_steps);
+
 /* ---- options --------------------------------------------------------------------------------- */
 
 enum lsm_durability {

@@ -120,5 +120,8 @@ int lsm_compact_needed(struct lsm_tree *t); /* under mu */
 
 /* bg.c */
 void lsm_bg_schedule(struct lsm_bg *bg, struct lsm_tree *t); /* t->mu held */
+int lsm_bg_is_inline(const struct lsm_bg *bg);
+/* t->mu held: wait for the background to make progress (an inline bg runs a step here). */
+void lsm_tree_wait_bg(struct lsm_tree *t);
 
 #endif

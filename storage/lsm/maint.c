@@ -27,7 +27,7 @@ int lsm_tree_flush(struct lsm_tree *t, int wait)
 	pthread_mutex_lock(&t->mu);
 	while (t->nimm > 0 && !t->bg_error) {
 		lsm_bg_schedule(t->bg, t);
-		pthread_cond_wait(&t->cv, &t->mu);
+		lsm_tree_wait_bg(t);
 	}
 	rc = t->bg_error;
 	pthread_mutex_unlock(&t->mu);
@@ -39,7 +39,7 @@ int lsm_tree_wait_idle(struct lsm_tree *t)
 	pthread_mutex_lock(&t->mu);
 	lsm_bg_schedule(t->bg, t);
 	while (t->bg_pending && !t->bg_error)
-		pthread_cond_wait(&t->cv, &t->mu);
+		lsm_tree_wait_bg(t);
 	int rc = t->bg_error;
 	pthread_mutex_unlock(&t->mu);
 	return rc;
@@ -73,7 +73,7 @@ int lsm_tree_compact_range(struct lsm_tree *t, const void *lower, size_t lower_l
 	lsm_bg_schedule(t->bg, t);
 	while (!m->done && !t->bg_error) {
 		lsm_bg_schedule(t->bg, t);
-		pthread_cond_wait(&t->cv, &t->mu);
+		lsm_tree_wait_bg(t);
 	}
 	rc = m->rc ? m->rc : t->bg_error;
 	m->active = 0;

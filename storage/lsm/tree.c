@@ -176,6 +176,18 @@ void lsm_tree_readstate_put(struct lsm_tree *t, struct lsm_readstate *rs)
 	rs->v = NULL;
 }
 
+void lsm_tree_wait_bg(struct lsm_tree *t)
+{
+	if (!lsm_bg_is_inline(t->bg)) {
+		pthread_cond_wait(&t->cv, &t->mu);
+		return;
+	}
+	pthread_mutex_unlock(&t->mu);
+	int ran = lsm_bg_run(t->bg, 1);
+	pthread_mutex_lock(&t->mu);
+	ASSERT(ran == 1 || !t->bg_pending); /* a waiting tree is queued, so there is a step to run */
+}
+
 void lsm_tree_set_bg_error(struct lsm_tree *t, int rc)
 {
 	ASSERT(rc < 0);
@@ -961,7 +973,7 @@ int lsm_tree_make_room(struct lsm_tree *t, int force)
 			break;
 		}
 		lsm_bg_schedule(t->bg, t);
-		pthread_cond_wait(&t->cv, &t->mu);
+		lsm_tree_wait_bg(t);
 		pthread_mutex_unlock(&t->mu);
 	}
 	if (stalled && t0)
@@ -1153,7 +1165,7 @@ static void wait_bg_done(struct lsm_tree *t)
 	pthread_mutex_lock(&t->mu);
 	t->closing = 1;
 	while (t->bg_pending)
-		pthread_cond_wait(&t->cv, &t->mu);
+		lsm_tree_wait_bg(t);
 	pthread_mutex_unlock(&t->mu);
 }
 

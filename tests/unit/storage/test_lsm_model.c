@@ -14,10 +14,12 @@
  * exactly the model state after batch R (a prefix of the batches: APPLIED_INDEX mode, or WAL
  * mode without sync) — every key is compared.
  *
+ * Half the seeds use an inline background (lsm_bg_new_inline): flushes and compactions run on
+ * the test's thread at points fixed by the seed, so those seeds replay exactly; the other half
+ * run a real background thread (its timing is not part of the seed).
+ *
  * Replay: LSM_MODEL_SEED=<seed> runs one seed. Soak: LSM_MODEL_SEEDS=<n> (default: as many
  * seeds as fit in LSM_MODEL_BUDGET_S seconds, default 40), LSM_MODEL_OPS=<ops per seed>.
- * Background flush/compaction timing is not part of the seed, so a replay runs the same
- * operations but may interleave the background work differently.
  */
 #include "helper_lsm.h"
 #include "core/io_fs_sim.h"
@@ -69,6 +71,7 @@ struct run {
 	int nsnaps;
 	uint64_t stats_crashes, stats_ops, stats_faults;
 	int faulted; /* an I/O fault is armed: errors are expected until the next crash */
+	struct lsm_bg *bg; /* inline (deterministic) background, or NULL for a thread per tree */
 };
 
 static void keyname(char *buf, int k) { snprintf(buf, 16, "k%05d", k); }
@@ -396,6 +399,11 @@ static void one_seed(uint64_t seed, uint64_t ops)
 	r->o.memtable_bytes = prng_range(&r->rng, 8 << 10, 64 << 10);
 	r->o.target_file_bytes = prng_range(&r->rng, 8 << 10, 64 << 10);
 	r->o.bloom_bits_per_key = prng_chance(&r->rng, 1, 4) ? 0 : 10;
+	/* Half the seeds run flushes and compactions inline on this thread: they replay exactly. */
+	if (prng_chance(&r->rng, 1, 2)) {
+		cr_assert_eq(lsm_bg_new_inline(&r->bg), 0);
+		r->o.bg = r->bg;
+	}
 	r->log = calloc(MAX_LOG, sizeof *r->log);
 	cr_assert(r->log);
 	for (int k = 0; k < NKEYS; k++)
@@ -514,6 +522,8 @@ static void one_seed(uint64_t seed, uint64_t ops)
 			check_all(r, "after reopen");
 		} else if (x < 945) {
 			crash(r);
+		} else if (x < 950 && r->bg) {
+			lsm_bg_run(r->bg, (int)prng_range(&r->rng, 1, 3)); /* "a reactor turn" of work */
 		} else if (x < 955) {
 			/* An I/O fault after a few more operations: one failure, or every one after it. */
 			if (!r->faulted) {
@@ -534,13 +544,14 @@ static void one_seed(uint64_t seed, uint64_t ops)
 		struct lsm_stats st;
 		lsm_tree_stats(r->t, &st);
 		fprintf(stderr,
-			"seed %" PRIu64 ": mode %d sync %d, %" PRIu64 " batches, %" PRIu64 " crashes, %" PRIu64
+			"seed %" PRIu64 ": mode %d sync %d inline %d, %" PRIu64 " batches, %" PRIu64 " crashes, %" PRIu64
 			" faults, files per level %u %u %u %u %u, compactions %" PRIu64 "\n",
-			seed, r->o.durability, r->wal_sync, r->index, r->stats_crashes, r->stats_faults, st.level_files[0],
+			seed, r->o.durability, r->wal_sync, r->bg != NULL, r->index, r->stats_crashes, r->stats_faults, st.level_files[0],
 			st.level_files[1], st.level_files[2], st.level_files[3], st.level_files[4], st.compactions);
 	}
 	drop_snapshots(r, 1);
 	cr_assert_eq(lsm_tree_close(r->t), 0);
+	lsm_bg_free(r->bg);
 	io_fs_sim_free(r->fs);
 	free(r->log);
 	free(r);
