@@ -3,8 +3,8 @@
  *
  * Scores: level 0 = files / l0_compaction_trigger; level L >= 1 = bytes / (level1_bytes *
  * 10^(L-1)); the last level is never a source. The highest score >= 1 is compacted: all of
- * level 0 (its files overlap), or the next file of level L after the level's compact pointer
- * (round robin), together with the overlapping files of level L+1. A lone file with nothing
+ * level 0 (its files overlap), or the file of level L that overlaps the fewest bytes of level
+ * L+1 per byte of its own (least rewriting), together with the overlapping files of level L+1. A lone file with nothing
  * under it moves down by a manifest edit only (trivial move).
  *
  * Dropping versions. Live snapshots cut sequence space into stripes (stripe(s) = first
@@ -141,6 +141,32 @@ static int setup_inputs(struct lsm_tree *t, struct compaction *c)
 	return 0;
 }
 
+/* The file of `level` whose compaction rewrites the least of level+1 per byte it moves down
+ * (RocksDB's "min overlapping ratio"): one merge-like sweep over both sorted levels. Ties go
+ * to the first file. */
+static size_t pick_min_overlap(const struct lsm_version *v, int level)
+{
+	size_t n = v->nfiles[level], m = v->nfiles[level + 1], j = 0, best = 0;
+	double best_ratio = -1;
+	struct lsm_file *const *a = v->files[level], *const *b = v->files[level + 1];
+	for (size_t i = 0; i < n; i++) {
+		const struct lsm_file *f = a[i];
+		while (j < m && lsm_ukey_cmp(b[j]->largest.p, b[j]->largest.n - 8, f->smallest.p, f->smallest.n - 8) < 0)
+			j++;
+		uint64_t overlap = 0;
+		for (size_t k = j; k < m && lsm_ukey_cmp(b[k]->smallest.p, b[k]->smallest.n - 8, f->largest.p,
+							f->largest.n - 8) <= 0; k++)
+			overlap += b[k]->size;
+		double ratio = (double)overlap / (double)(f->size ? f->size : 1);
+		if (best_ratio < 0 || ratio < best_ratio) {
+			best_ratio = ratio;
+			best = i;
+		}
+	}
+	ASSERT(best < n);
+	return best;
+}
+
 /* mu held: choose an automatic compaction (0 if none, 1 if chosen). */
 static int pick_auto(struct lsm_tree *t, struct compaction *c)
 {
@@ -159,23 +185,12 @@ static int pick_auto(struct lsm_tree *t, struct compaction *c)
 			return ERR_NOMEM;
 		memcpy(c->in[0], v->files[0], c->nin[0] * sizeof *c->in[0]);
 	} else {
-		size_t i = 0;
-		struct lsm_bytes *ptr = &t->compact_ptr[level];
-		if (ptr->n) {
-			while (i < v->nfiles[level] &&
-			       lsm_ikey_cmp(v->files[level][i]->largest.p, v->files[level][i]->largest.n, ptr->p, ptr->n) <= 0)
-				i++;
-			if (i == v->nfiles[level])
-				i = 0;
-		}
+		size_t i = pick_min_overlap(v, level);
 		c->in[0] = malloc(sizeof *c->in[0]);
 		if (!c->in[0])
 			return ERR_NOMEM;
 		c->in[0][0] = v->files[level][i];
 		c->nin[0] = 1;
-		int rc = lsm_bytes_set(ptr, v->files[level][i]->largest.p, v->files[level][i]->largest.n);
-		if (rc)
-			return rc;
 	}
 	int rc = setup_inputs(t, c);
 	return rc ? rc : 1;

@@ -66,7 +66,6 @@ struct lsm_tree {
 	int closing;              /* [mu] */
 	int flush_requested;      /* [mu] */
 	struct lsm_manual manual; /* [mu] */
-	struct lsm_bytes compact_ptr[LSM_LEVELS]; /* background thread only */
 	struct lsm_tree *bg_next; /* bg queue link (under bg->mu) */
 
 	/* manifest (background thread after open) */

@@ -822,8 +822,6 @@ static void tree_free(struct lsm_tree *t)
 		lsm_log_close(&t->wal);
 	lsm_bytes_free(&t->manual.lo);
 	lsm_bytes_free(&t->manual.hi);
-	for (int l = 0; l < LSM_LEVELS; l++)
-		lsm_bytes_free(&t->compact_ptr[l]);
 	if (t->own_bg)
 		lsm_bg_free(t->bg);
 	if (t->own_cache)
