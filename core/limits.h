@@ -23,6 +23,10 @@
 /* ---- API / messages (Regatta's limits) ----------------------------------------------------- */
 #define LIMIT_KEY_BYTES 1024               /* Regatta: keys up to 1 KiB */
 #define LIMIT_VALUE_BYTES (2u << 20)       /* Regatta: values up to 2 MiB */
+/* What the LSM accepts: a client's key and value plus what the table layer adds (server/kv: a
+ * one-byte key prefix; a value header of at most 31 bytes with the revisions and version). */
+#define LIMIT_LSM_KEY_BYTES (LIMIT_KEY_BYTES + 16)
+#define LIMIT_LSM_VALUE_BYTES (LIMIT_VALUE_BYTES + 64)
 #define LIMIT_MESSAGE_BYTES (4u << 20)     /* default max gRPC message (configurable) */
 #define LIMIT_RESPONSE_BYTES (4u << 20)    /* Range responses are cut here with more=true */
 #define LIMIT_PROTO_DEPTH 64               /* protobuf nesting depth (google.protobuf.Struct recurses) */
@@ -122,7 +126,7 @@ _Static_assert(LIMIT_RAFT_SNAPSHOT_CHUNK_BYTES < LIMIT_RAFT_FRAME_BYTES, "a snap
 _Static_assert(LIMIT_RAFT_INFLIGHT_MAX <= LIMIT_RAFT_CACHE_ENTRIES_MAX, "window within the tail");
 _Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES < LIMIT_MESSAGE_BYTES,
 	       "a max-size Put must fit in one message");
-_Static_assert(LIMIT_VALUE_BYTES + LIMIT_KEY_BYTES + 64 < LIMIT_LSM_BLOCK_BYTES,
+_Static_assert(LIMIT_LSM_VALUE_BYTES + LIMIT_LSM_KEY_BYTES + 64 < LIMIT_LSM_BLOCK_BYTES,
 	       "a max-size entry must fit in one LSM block");
 _Static_assert(LIMIT_MESSAGE_BYTES < LIMIT_LSM_BATCH_BYTES, "a max-size request fits in one batch");
 _Static_assert(LIMIT_RESPONSE_BYTES <= LIMIT_MESSAGE_BYTES, "a response must fit in a message");

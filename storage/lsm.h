@@ -141,7 +141,7 @@ struct lsm_batch {
 void lsm_batch_init(struct lsm_batch *b);
 void lsm_batch_deinit(struct lsm_batch *b);
 void lsm_batch_clear(struct lsm_batch *b); /* keeps the buffer */
-/* Limits: key 1..LIMIT_KEY_BYTES, value 0..LIMIT_VALUE_BYTES, batch LIMIT_LSM_BATCH_BYTES;
+/* Limits: key 1..LIMIT_LSM_KEY_BYTES, value 0..LIMIT_LSM_VALUE_BYTES, batch LIMIT_LSM_BATCH_BYTES;
  * ERR_TOOBIG / ERR_INVAL otherwise (the batch is unchanged on error). */
 int lsm_batch_put(struct lsm_batch *b, const void *key, size_t klen, const void *val, size_t vlen) WUR;
 int lsm_batch_delete(struct lsm_batch *b, const void *key, size_t klen) WUR;

@@ -41,6 +41,10 @@ int kv_value_decode(const uint8_t *buf, size_t len, struct kv_meta *m, const uin
  * trailing zero: scratch holds two bounds of KV_BOUND_BYTES. */
 #define KV_BOUND_BYTES (LIMIT_KEY_BYTES + 4)
 
+_Static_assert(LIMIT_VALUE_BYTES + KV_VALUE_HEADER_MAX <= LIMIT_LSM_VALUE_BYTES,
+	       "a max-size value with its header fits the LSM");
+_Static_assert(KV_BOUND_BYTES <= LIMIT_LSM_KEY_BYTES, "a stored key or range bound fits the LSM");
+
 /*
  * User range semantics (etcd/Regatta): from key and range_end, the stored-key bounds.
  *   range_end empty        -> exactly key (single is set)

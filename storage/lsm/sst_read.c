@@ -204,8 +204,8 @@ int lsm_sst_get(struct lsm_sst *s, const void *ukey, size_t kn, uint64_t snap, i
 {
 	if (s->filter_len && !lsm_bloom_may_contain(s->filter, s->filter_len, lsm_hash64(ukey, kn)))
 		return 0;
-	unsigned char kbuf[LIMIT_KEY_BYTES + 8];
-	ASSERT(kn <= LIMIT_KEY_BYTES);
+	unsigned char kbuf[LIMIT_LSM_KEY_BYTES + 8];
+	ASSERT(kn <= LIMIT_LSM_KEY_BYTES);
 	memcpy(kbuf, ukey, kn);
 	lsm_put_u64(kbuf + kn, lsm_trailer(snap, LSM_TYPE_SEEK));
 	size_t ikn = kn + 8;

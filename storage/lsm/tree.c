@@ -1051,7 +1051,7 @@ uint64_t lsm_tree_durable_applied_index(struct lsm_tree *t)
 int lsm_tree_get(struct lsm_tree *t, const struct lsm_read_options *ro, const void *key, size_t klen,
 		 struct lsm_buf *val)
 {
-	if (klen == 0 || klen > LIMIT_KEY_BYTES)
+	if (klen == 0 || klen > LIMIT_LSM_KEY_BYTES)
 		return klen == 0 ? ERR_INVAL : ERR_TOOBIG;
 	uint64_t snap = ro && ro->snap ? ro->snap->seq : t->last_seq;
 	int fill = !(ro && ro->no_fill_cache);
@@ -1079,7 +1079,7 @@ int lsm_tree_get(struct lsm_tree *t, const struct lsm_read_options *ro, const vo
 				rc = ERR_NOMEM;
 		}
 	}
-	unsigned char ik[LIMIT_KEY_BYTES + 8];
+	unsigned char ik[LIMIT_LSM_KEY_BYTES + 8];
 	memcpy(ik, key, klen);
 	lsm_put_u64(ik + klen, lsm_trailer(snap, LSM_TYPE_SEEK));
 	for (int l = 0; l < LSM_LEVELS && !found && !rc; l++) {

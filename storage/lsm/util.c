@@ -184,21 +184,21 @@ static int batch_add(struct lsm_batch *b, unsigned type, const void *k, size_t k
 
 int lsm_batch_put(struct lsm_batch *b, const void *key, size_t klen, const void *val, size_t vlen)
 {
-	if (klen == 0 || klen > LIMIT_KEY_BYTES || vlen > LIMIT_VALUE_BYTES)
+	if (klen == 0 || klen > LIMIT_LSM_KEY_BYTES || vlen > LIMIT_LSM_VALUE_BYTES)
 		return klen == 0 ? ERR_INVAL : ERR_TOOBIG;
 	return batch_add(b, LSM_TYPE_PUT, key, klen, val, vlen);
 }
 
 int lsm_batch_delete(struct lsm_batch *b, const void *key, size_t klen)
 {
-	if (klen == 0 || klen > LIMIT_KEY_BYTES)
+	if (klen == 0 || klen > LIMIT_LSM_KEY_BYTES)
 		return klen == 0 ? ERR_INVAL : ERR_TOOBIG;
 	return batch_add(b, LSM_TYPE_DEL, key, klen, NULL, 0);
 }
 
 int lsm_batch_delete_range(struct lsm_batch *b, const void *start, size_t slen, const void *end, size_t elen)
 {
-	if (slen > LIMIT_KEY_BYTES || elen > LIMIT_KEY_BYTES)
+	if (slen > LIMIT_LSM_KEY_BYTES || elen > LIMIT_LSM_KEY_BYTES)
 		return ERR_TOOBIG;
 	if (lsm_ukey_cmp(start, slen, end, elen) >= 0)
 		return 0; /* empty range: deletes nothing */

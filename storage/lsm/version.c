@@ -193,7 +193,7 @@ int lsm_edit_decode(const unsigned char *p, size_t n, struct lsm_edit *e)
 			p += ln;
 			if (lsm_get_varint(&p, end, &sseq) || lsm_get_varint(&p, end, &lseq) ||
 			    lsm_get_varint(&p, end, &rd) || rd > 1 || sn < 8 || ln < 8 ||
-			    sn > LIMIT_KEY_BYTES + 8 || ln > LIMIT_KEY_BYTES + 8 ||
+			    sn > LIMIT_LSM_KEY_BYTES + 8 || ln > LIMIT_LSM_KEY_BYTES + 8 ||
 			    lsm_ikey_cmp(s.p, s.n, l.p, l.n) > 0) {
 				rc = ERR_CORRUPT;
 				break;

@@ -135,6 +135,16 @@ def main():
                     checks.check("bad put refused", False)
                 except grpc.RpcError as e:
                     checks.check("bad put -> INVALID_ARGUMENT", e.code() == grpc.StatusCode.INVALID_ARGUMENT, e)
+            big_key, big_val = b"K" * 1024, b"V" * (2 << 20)
+            kv[1].Put(pb.PutRequest(table=b"t1", key=big_key, value=big_val), timeout=30)
+            r = kv[2].Range(pb.RangeRequest(table=b"t1", key=big_key, linearizable=True), timeout=30)
+            checks.check("largest key (1 KiB) and value (2 MiB) round-trip", len(r.kvs) == 1 and r.kvs[0].value == big_val)
+            kv[0].DeleteRange(pb.DeleteRangeRequest(table=b"t1", key=big_key), timeout=TIMEOUT)
+            try:
+                kv[0].Put(pb.PutRequest(table=b"t1", key=b"k", value=big_val + b"x"), timeout=30)
+                checks.check("value over 2 MiB refused", False)
+            except grpc.RpcError as e:
+                checks.check("value over 2 MiB -> INVALID_ARGUMENT", e.code() == grpc.StatusCode.INVALID_ARGUMENT, e)
             try:
                 kv[0].Range(pb.RangeRequest(table=b"t1", key=b"k", limit=-1), timeout=TIMEOUT)
                 checks.check("negative limit refused", False)

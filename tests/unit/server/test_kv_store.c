@@ -10,6 +10,7 @@
  */
 #include "server/kv/kv_store.h"
 #include "core/io_fs_sim.h"
+#include "core/limits.h"
 #include "core/prng.h"
 
 #include <criterion/criterion.h>
@@ -610,6 +611,39 @@ Test(kv_store, follower_revision_differs_from_index)
 	cr_assert_eq(kv_store_range(s, NULL, &q, &a, &rr), 0);
 	cr_assert_eq(rr.n_kvs, 1);
 	cr_assert_eq(rr.kvs[0]->mod_revision, 1234);
+	arena_deinit(&a);
+	cr_assert_eq(kv_store_close(s), 0);
+	io_fs_sim_free(fs);
+}
+
+Test(kv_store, largest_key_and_value_apply)
+{
+	struct io_fs *fs = io_fs_sim_new(3);
+	cr_assert_eq(io_fs_mkdir(fs, "/t"), 0);
+	struct kv_store *s;
+	open_store(fs, &s);
+	static char key[LIMIT_KEY_BYTES], val[LIMIT_VALUE_BYTES];
+	memset(key, 'k', sizeof key);
+	memset(val, 'v', sizeof val);
+	Mvcc__V1__Command c;
+	Mvcc__V1__KeyValue kv;
+	mvcc__v1__command__init(&c);
+	mvcc__v1__key_value__init(&kv);
+	kv.key = bin(key, sizeof key);
+	kv.value = bin(val, sizeof val);
+	c.type = MVCC__V1__COMMAND__COMMAND_TYPE__PUT;
+	c.kv = &kv;
+	char msg[64];
+	cr_assert_eq(kv_command_validate(&c, msg, sizeof msg), 0);
+	struct kv_apply_out out;
+	cr_assert_eq(kv_store_apply(s, 1, 1, &c, NULL, &out), 0, "a 1 KiB key with a 2 MiB value applies");
+	struct arena a;
+	arena_init(&a, 1 << 16, 8 << 20);
+	struct kv_range q = {.key = (const uint8_t *)key, .key_len = sizeof key};
+	struct kv_range_result rr;
+	cr_assert_eq(kv_store_range(s, NULL, &q, &a, &rr), 0);
+	cr_assert_eq(rr.n_kvs, 1);
+	cr_assert_eq(rr.kvs[0]->value.len, sizeof val);
 	arena_deinit(&a);
 	cr_assert_eq(kv_store_close(s), 0);
 	io_fs_sim_free(fs);
