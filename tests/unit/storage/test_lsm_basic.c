@@ -3,6 +3,8 @@
 #include "helper_lsm.h"
 #include "core/io_fs_sim.h"
 
+#include "core/limits.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -278,25 +280,26 @@ Test(lsm_shared, big_values_and_limits)
 	hl_small_options(&o, sfs);
 	struct lsm_tree *tr;
 	cr_assert_eq(lsm_tree_open("/big", &o, &tr), 0);
-	static unsigned char big[2u << 20];
+	/* The largest key and value the LSM takes (a client's plus the table layer's header). */
+	static unsigned char big[LIMIT_LSM_VALUE_BYTES + 1];
 	for (size_t i = 0; i < sizeof big; i++)
 		big[i] = (unsigned char)(i * 31 + 7);
-	static char key[1024];
+	static char key[LIMIT_LSM_KEY_BYTES + 1];
 	memset(key, 'k', sizeof key);
 	struct lsm_batch b;
 	lsm_batch_init(&b);
-	cr_assert_eq(lsm_batch_put(&b, key, sizeof key, big, sizeof big), 0);
-	cr_assert_eq(lsm_batch_put(&b, key, sizeof key + 1, "x", 1), ERR_TOOBIG);
-	cr_assert_eq(lsm_batch_put(&b, "a", 1, big, sizeof big + 1), ERR_TOOBIG);
+	cr_assert_eq(lsm_batch_put(&b, key, LIMIT_LSM_KEY_BYTES, big, LIMIT_LSM_VALUE_BYTES), 0);
+	cr_assert_eq(lsm_batch_put(&b, key, LIMIT_LSM_KEY_BYTES + 1, "x", 1), ERR_TOOBIG);
+	cr_assert_eq(lsm_batch_put(&b, "a", 1, big, LIMIT_LSM_VALUE_BYTES + 1), ERR_TOOBIG);
 	cr_assert_eq(lsm_batch_put(&b, "", 0, "x", 1), ERR_INVAL);
 	cr_assert_eq(lsm_tree_write(tr, &b, NULL), 0);
 	lsm_batch_deinit(&b);
 	for (int pass = 0; pass < 2; pass++) {
 		struct lsm_buf v;
 		lsm_buf_init(&v);
-		cr_assert_eq(lsm_tree_get(tr, NULL, key, sizeof key, &v), 0);
-		cr_assert_eq(v.len, sizeof big);
-		cr_assert(memcmp(v.data, big, sizeof big) == 0);
+		cr_assert_eq(lsm_tree_get(tr, NULL, key, LIMIT_LSM_KEY_BYTES, &v), 0);
+		cr_assert_eq(v.len, LIMIT_LSM_VALUE_BYTES);
+		cr_assert(memcmp(v.data, big, LIMIT_LSM_VALUE_BYTES) == 0);
 		lsm_buf_deinit(&v);
 		cr_assert_eq(lsm_tree_flush(tr, 1), 0);
 	}
