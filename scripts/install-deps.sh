@@ -13,7 +13,7 @@ PACKAGES=(
   python3 python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc
   python3-h2 python3-snappy etcd-client
   # benchmarks: the real peers we compare against
-  nghttp2-client etcd-server librocksdb-dev libgrpc++-dev
+  nghttp2-client etcd-server librocksdb-dev rocksdb-tools libgrpc++-dev
   libprotobuf-dev  # headers for the gRPC C++ bench peer (bench/grpc_cpp)
 )
 
