@@ -618,6 +618,15 @@ void host_stats(struct host *h, struct host_stats *out)
 	out->fatal = h->fatal;
 }
 
+void host_log_stats(struct host *h, struct raftlog_stats *out)
+{
+	ASSERT(h != NULL && out != NULL);
+	if (h->log)
+		raftlog_stats(h->log, out);
+	else
+		memset(out, 0, sizeof *out);
+}
+
 /* ---- time, frames, turns ------------------------------------------------------------------ */
 
 void host_tick(struct host *h, uint64_t now_ns)
