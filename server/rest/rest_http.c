@@ -22,7 +22,7 @@ static int fail(struct rest_http *h, int status, const char *reason)
 		h->error_status = status;
 		h->error_reason = reason;
 	}
-	return 1; /* stops the parser */
+	return -1; /* stops the parser (on_headers_complete gives 1 and 2 other meanings) */
 }
 
 static struct rest_http *of(http_parser *p)
@@ -101,6 +101,12 @@ static int on_headers_complete(http_parser *p)
 	}
 	ASSERT(off + len <= h->url_len);
 	struct rest_http_request *r = &h->req;
+	if (h->url_len == 1 && h->url[0] == '*') { /* asterisk form (OPTIONS *): no resource */
+		off = 0;
+		len = 1;
+	} else if (len && h->url[off] != '/') {
+		return fail(h, 400, "malformed request target");
+	}
 	if (len == 0) { /* absolute form without a path means "/" */
 		r->path[0] = '/';
 		r->path_len = 1;

@@ -39,7 +39,8 @@ enum rest_method {
 
 struct rest_http_request {
 	enum rest_method method;
-	char path[LIMIT_REST_URL_BYTES + 1]; /* the target's path (no query, no fragment), NUL-ended */
+	char path[LIMIT_REST_URL_BYTES + 1]; /* the target's path (no query, no fragment), NUL-ended:
+					      * starts with '/', or is "*" (OPTIONS *) */
 	size_t path_len;
 	int keep_alive;       /* the client allows another request on this connection */
 	unsigned http_minor;  /* 0 or 1 (HTTP/1.x) */
