@@ -112,6 +112,8 @@
 #define LIMIT_REST_IDLE_TIMEOUT_MS 120000   /* keep-alive with no request: above common scrape periods */
 #define LIMIT_REST_SEND_TIMEOUT_MS 30000    /* a response must be taken by the reader within this */
 #define LIMIT_REST_GATHER_TIMEOUT_MS 2000   /* every core must answer the walk: else 503 naming it */
+#define LIMIT_REST_GATHERS_MAX 16           /* walks over the cores in flight; each carries ~120 bytes
+					     * per replica (1.2 MiB at LIMIT_TABLES_MAX): beyond, 503 */
 #define LIMIT_REST_RESPONSE_BYTES (64u << 20) /* /metrics text: ~1 KiB per table at LIMIT_TABLES_MAX
 					     * tables is 10 MiB; beyond is a bug (500) */
 _Static_assert(LIMIT_REST_URL_BYTES <= LIMIT_REST_HEAD_BYTES, "the target is counted in the head");

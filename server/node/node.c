@@ -410,7 +410,8 @@ static int core_start(struct core_ctx *cc)
 	if (cc->core == 0 && n->cfg.rest_listen[0]) {
 		rc = rest_server_start(cc, n->cfg.rest_listen, &cc->rest);
 		if (rc) {
-			LOG_ERROR("cannot listen for REST on %s: %s", n->cfg.rest_listen, err_str(rc));
+			LOG_ERROR("cannot listen for REST on %s: %s (--rest.address; empty turns it off)",
+				  n->cfg.rest_listen, rc == ERR_EXISTS ? "the port is in use" : err_str(rc));
 			return rc;
 		}
 	}

@@ -320,6 +320,11 @@ static void handle_request(struct rest_conn *c)
 		respond(c, 405, "text/plain; charset=utf-8", body, sizeof body - 1, "Allow: GET, HEAD\r\n", 0);
 		return;
 	}
+	if (s->gathers_out >= LIMIT_REST_GATHERS_MAX) {
+		static const char busy[] = "busy: too many requests in flight\n";
+		respond(c, 503, "text/plain; charset=utf-8", busy, sizeof busy - 1, "Retry-After: 1\r\n", 0);
+		return;
+	}
 	size_t cap = c->route == R_HEALTHZ ? 0 : s->cc->tables.n + 64; /* + the metadata group, + tables
 									  * created during the walk */
 	struct rest_gather *g = rest_gather_new(s->cc->node, s->cc->core, c->route != R_HEALTHZ, cap);
