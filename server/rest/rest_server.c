@@ -286,7 +286,7 @@ static void gather_done(struct rest_gather *g)
 		c->in_cb--;
 	}
 	rest_gather_free(g);
-	s->gathers_out--; /* before the connection may free: it may free the server */
+	s->gathers_out--;
 	if (c)
 		conn_maybe_free(c);
 	server_maybe_free(s);
