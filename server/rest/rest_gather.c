@@ -29,6 +29,7 @@ struct rest_gather *rest_gather_new(struct node *n, int origin, int want_tables,
 	atomic_store(&g->at, origin);
 	g->snap.cores = n->cores;
 	g->snap.node_id = n->cfg.node_id;
+	g->snap.voters = n->n_voters;
 	if (want_tables) {
 		g->snap.tables = calloc(cap_tables ? cap_tables : 1, sizeof *g->snap.tables);
 		if (!g->snap.tables) {

@@ -113,6 +113,11 @@ int rest_health(const struct rest_snapshot *s, char *reason, size_t cap)
 		return unhealthy(reason, cap, "the metadata replica failed: %s", err_str(s->meta.error));
 	if (s->meta.leader == 0)
 		return unhealthy(reason, cap, "the metadata group has no leader");
+	const struct rest_core_sample *meta_core = &s->core[0];
+	uint32_t need = s->voters / 2; /* peers that make a majority with this node */
+	if (s->voters > 1 && meta_core->peers_connected < need)
+		return unhealthy(reason, cap, "this node reaches %u of its %u peers: no majority", meta_core->peers_connected,
+				 s->voters - 1);
 	snprintf(reason, cap, "ok");
 	return 200;
 }

@@ -64,6 +64,7 @@ int rest_code_of_slot(int slot); /* 0 for REST_CODE_OTHER */
 struct rest_snapshot {
 	uint64_t node_id;
 	int cores;
+	uint32_t voters;   /* members of the cluster (this node included) */
 	int node_stopping; /* a shutdown began on the answering core / the node failed */
 	struct rest_core_sample core[LIMIT_CORES_MAX];
 	int meta_seen;     /* core 0 hosts the metadata group and reported it */
@@ -87,8 +88,10 @@ void rest_names_sort(struct rest_name *names, size_t n);
 void rest_snapshot_sort(struct rest_snapshot *s);
 
 /*
- * Health verdicts. /healthz: every core answered and runs (no shutdown, no failed engine) and
- * the metadata group has a leader. /readyz additionally: every table of the catalogue (names)
+ * Health verdicts. /healthz: every core answered and runs (no shutdown, no failed engine), the
+ * metadata group has a leader, and core 0 (the metadata group's) has live Raft transport
+ * streams to enough peers for a majority: Raft's own view can lag (a quiesced leader whose
+ * followers died keeps its role until something wakes it), a dead peer's stream closes at once. /readyz additionally: every table of the catalogue (names)
  * has a replica here, every replica knows its leader and none failed. names and s->tables are
  * sorted by id (rest_names_sort, rest_snapshot_sort). Returns 200 or 503 and writes a one-line
  * reason ("ok" for 200).

@@ -370,6 +370,23 @@ Test(rest_metrics, health_verdicts)
 	cr_assert_eq(rest_health(s, why, sizeof why), 503);
 	s->meta.error = 0;
 	cr_assert_eq(rest_health(s, why, sizeof why), 200);
+
+	/* a 3-node cluster: core 0 must reach one peer for a majority */
+	s->voters = 3;
+	s->core[0].peers = 2;
+	s->core[0].peers_connected = 0;
+	cr_assert_eq(rest_health(s, why, sizeof why), 503);
+	cr_assert_str_eq(why, "this node reaches 0 of its 2 peers: no majority");
+	s->core[0].peers_connected = 1;
+	cr_assert_eq(rest_health(s, why, sizeof why), 200);
+	s->voters = 5;
+	s->core[0].peers = 4;
+	cr_assert_eq(rest_health(s, why, sizeof why), 503, "5 nodes: 2 peers needed");
+	s->core[0].peers_connected = 2;
+	cr_assert_eq(rest_health(s, why, sizeof why), 200);
+	s->voters = 1; /* alone by design */
+	s->core[0].peers = s->core[0].peers_connected = 0;
+	cr_assert_eq(rest_health(s, why, sizeof why), 200);
 	snap_free(s);
 }
 
