@@ -18,6 +18,8 @@ void assert_set_seed(uint64_t seed, int have_seed);
 
 #define ASSERT(e) (__builtin_expect(!!(e), 1) ? (void)0 : assert_fail(#e, __FILE__, __LINE__))
 #define UNREACHABLE() assert_fail("unreachable", __FILE__, __LINE__)
+/* A failure that is a broken invariant with a reason in words (no expression to show). */
+#define PANIC(why) assert_fail(why, __FILE__, __LINE__)
 #define STATIC_ASSERT(e, msg) _Static_assert(e, msg)
 
 #ifdef NDEBUG

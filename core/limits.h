@@ -54,10 +54,9 @@
 
 /* ---- storage ------------------------------------------------------------------------------- */
 #define LIMIT_PATH_BYTES 4096
-#define LSM_PATH_MAX (LIMIT_PATH_BYTES + 128) /* a tree dir (< LIMIT_PATH_BYTES) + a file name */
+#define LIMIT_LSM_PATH_BYTES (LIMIT_PATH_BYTES + 128) /* an LSM tree dir (< LIMIT_PATH_BYTES) + a file name */
 #define LIMIT_LSM_BATCH_BYTES (64u << 20)     /* one LSM write batch: a Raft apply of many entries */
 #define LIMIT_LSM_MEMTABLES_MAX 16           /* active + immutable memtables per tree */
-#define LIMIT_LSM_TABLE_FILES_MAX 1000000    /* file numbers per tree level set; tens of GB at 64 MiB */
 #define LIMIT_LSM_BLOCK_BYTES (16u << 20)    /* one stored block: a 2 MiB value + key fits many times */
 #define LIMIT_LSM_MANIFEST_BYTES (64u << 20) /* manifest file size before it is rewritten */
 #define LIMIT_LSM_RANGE_TOMBSTONES_PER_TABLE 1000000 /* held in memory per open table */

@@ -106,10 +106,10 @@ static struct io_uring_sqe *uring_sqe(struct reactor *r, unsigned need)
 			uring_reap(r);
 		} else if (rc < 0 && rc != -EINTR) {
 			LOG_ERROR("io_uring_submit: %s", strerror(-rc));
-			ASSERT(!"io_uring_submit failed");
+			PANIC("io_uring_submit failed");
 		}
 	}
-	ASSERT(!"no SQE after 64 submits");
+	PANIC("no SQE after 64 submits");
 	return NULL;
 }
 

@@ -3,7 +3,9 @@
 #   1. install missing Debian packages;
 #   2. build with warnings as errors and run every test on the io_uring backend, then on the
 #      fallback (epoll) backend;
-#   3. build with ASan+UBSan and run every test again.
+#   3. build with ASan+UBSan and run every test again;
+#   4. build the fuzz targets with clang + libFuzzer and run each, coverage-guided, for
+#      REGATTA_FUZZ_SECONDS (default 10) on a temp copy of its seed corpus.
 # The last line is the total: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,11 +36,12 @@ run_phase() {
   rm -f "$log"
 }
 
+# build <dir> [cmake -D options...]; BUILD_TARGET limits what is built (default: everything).
 build() {
   local dir=$1
   shift
   cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null &&
-    cmake --build "$dir" -j"$JOBS"
+    cmake --build "$dir" -j"$JOBS" ${BUILD_TARGET:+--target "$BUILD_TARGET"}
 }
 
 if build build; then
@@ -61,6 +64,38 @@ else
   echo "ASan build failed"
   failed=$((failed + 1))
   summary+=("asan build: FAILED")
+fi
+
+# Coverage-guided fuzzing (the ctest fuzz.* tests above use a seeded mutation driver instead).
+fuzz_seconds=${REGATTA_FUZZ_SECONDS:-10}
+if CC=clang CXX=clang++ BUILD_TARGET=fuzzers build build-fuzz -DREGATTA_FUZZ=ON; then
+  echo "==== phase: libFuzzer (${fuzz_seconds} s per target) ===="
+  fpass=0
+  ffail=0
+  for bin in build-fuzz/tests/fuzz/fuzz_*; do
+    [ -x "$bin" ] || continue
+    name=$(basename "$bin")
+    short=${name#fuzz_}
+    corpus=$(mktemp -d)
+    [ -d "tests/fuzz/corpus/$short" ] && cp -r "tests/fuzz/corpus/$short/." "$corpus/"
+    if "$bin" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+         "$corpus" >"$corpus.log" 2>&1; then
+      fpass=$((fpass + 1))
+      echo "libFuzzer $short: $(grep -Eo 'Done [0-9]+ runs' "$corpus.log" | tail -1), no crash"
+    else
+      ffail=$((ffail + 1))
+      echo "libFuzzer $short: FAILED"
+      tail -40 "$corpus.log"
+    fi
+    rm -rf "$corpus" "$corpus.log"
+  done
+  passed=$((passed + fpass))
+  failed=$((failed + ffail))
+  summary+=("libFuzzer: $fpass passed, $ffail failed")
+else
+  echo "fuzz build failed"
+  failed=$((failed + 1))
+  summary+=("libFuzzer build: FAILED")
 fi
 
 echo

@@ -73,6 +73,15 @@ int lsm_bg_new(struct lsm_bg **out) WUR;
 /* Free after every tree that uses it was closed (stops and joins the thread). */
 void lsm_bg_free(struct lsm_bg *bg);
 
+/* A background "thread" without a thread: flush and compaction steps run only when the owner
+ * calls lsm_bg_run() (e.g. one step per reactor turn — bounded work per turn), or inline when a
+ * tree has to wait for them (a stall, lsm_tree_flush with wait, close). Deterministic: tests use
+ * it to replay a seed exactly. Free with lsm_bg_free. */
+int lsm_bg_new_inline(struct lsm_bg **out) WUR;
+/* Run up to max_steps queued steps (each a flush or one compaction) on the calling thread;
+ * returns how many ran (0: nothing to do). Inline backgrounds only. */
+int lsm_bg_run(struct lsm_bg *bg, int max_steps);
+
 /* ---- options --------------------------------------------------------------------------------- */
 
 enum lsm_durability {
@@ -175,7 +184,8 @@ struct lsm_read_options {
 	int no_fill_cache;                /* 1: blocks read are not inserted in the cache (scans) */
 };
 
-/* Point lookup: 0 and the value in *val, ERR_NOTFOUND, or an error (ERR_CORRUPT...). */
+/* Point lookup: 0 and the value in *val, ERR_NOTFOUND, or an error (ERR_CORRUPT...).
+ * Key limits as for batches (ERR_INVAL for an empty key, ERR_TOOBIG past LIMIT_KEY_BYTES). */
 int lsm_tree_get(struct lsm_tree *t, const struct lsm_read_options *ro, const void *key, size_t klen,
 		 struct lsm_buf *val) WUR;
 
@@ -195,7 +205,8 @@ uint64_t lsm_snapshot_applied_index(const struct lsm_snapshot *s);
 /* ---- iterators ------------------------------------------------------------------------------- */
 
 struct lsm_iter_options {
-	const struct lsm_snapshot *snap; /* NULL: an implicit snapshot taken at lsm_iter_new */
+	const struct lsm_snapshot *snap; /* NULL: an implicit snapshot taken at lsm_iter_new; else it
+					  * must stay alive (unreleased) as long as the iterator */
 	const void *lower;               /* inclusive lower bound, NULL = none */
 	size_t lower_len;
 	const void *upper;               /* exclusive upper bound, NULL = none */

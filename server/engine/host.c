@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(HOST_ROLE_FOLLOWER == RAFT_FOLLOWER && HOST_ROLE_PRE_CANDIDATE == RAFT_PRE_CANDIDATE &&
+		       HOST_ROLE_CANDIDATE == RAFT_CANDIDATE && HOST_ROLE_LEADER == RAFT_LEADER,
+	       "host roles mirror raft/raft.h");
+
 void host_config_defaults(struct host_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
@@ -32,6 +36,7 @@ void host_config_defaults(struct host_config *cfg)
 	cfg->snapshot_log_bytes = 64ull << 20;
 	cfg->lsm_cache_bytes = 64ull << 20;
 	cfg->memtable_bytes = 16ull << 20;
+	cfg->memtable_budget_bytes = 64ull << 20;
 }
 
 /* ---- depth and callbacks ------------------------------------------------------------------ */
@@ -108,19 +113,24 @@ static int map_insert(struct host *h, struct replica *rep)
 	return 0;
 }
 
-static void map_remove(struct host *h, struct replica *rep)
+static void active_remove(struct host *h, struct replica *rep)
 {
-	size_t i = map_lower(h, rep->id);
-	ASSERT(i < h->n_reps && h->reps[i] == rep);
-	memmove(&h->reps[i], &h->reps[i + 1], (h->n_reps - i - 1) * sizeof h->reps[0]);
-	h->n_reps--;
-	for (size_t k = 0; k < h->n_active; k++) {
+	for (size_t k = 0; rep->in_active && k < h->n_active; k++) {
 		if (h->active[k] == rep) {
 			h->active[k] = h->active[--h->n_active];
 			break;
 		}
 	}
 	rep->in_active = 0;
+}
+
+static void map_remove(struct host *h, struct replica *rep)
+{
+	size_t i = map_lower(h, rep->id);
+	ASSERT(i < h->n_reps && h->reps[i] == rep);
+	memmove(&h->reps[i], &h->reps[i + 1], (h->n_reps - i - 1) * sizeof h->reps[0]);
+	h->n_reps--;
+	active_remove(h, rep);
 }
 
 void host__activate(struct host *h, struct replica *rep)
@@ -140,8 +150,11 @@ void host__activate(struct host *h, struct replica *rep)
 
 /* ---- replicas ------------------------------------------------------------------------------ */
 
+static void active_remove(struct host *h, struct replica *rep);
+
 static void replica_free(struct host *h, struct replica *rep, int flush)
 {
+	active_remove(h, rep); /* a replica that failed to open may have queued turn work */
 	host__raft_stop(h, rep);
 	int rc = replica_sm_close(rep, flush);
 	if (rc)
@@ -399,6 +412,7 @@ void host_close(struct host *h)
 	if (!h)
 		return;
 	ASSERT(h->depth == 0);
+	host__drop_changes(h); /* a closing node creates no more replicas */
 	host__enter(h);
 	host__fail_all(h, ERR_STOPPED);
 	host__leave(h); /* callbacks run */
@@ -468,10 +482,13 @@ int host_table_create(struct host *h, uint64_t table_id, const uint64_t *voters,
 	rc = replica_sm_open(rep, &h->lsm);
 	if (rc == 0)
 		rc = replica_meta_write(h->fs, rep->dir, &rep->meta); /* the commit point */
-	if (rc == 0)
+	if (rc == 0) {
+		host__enter(h); /* starting Raft steps the group: callbacks run on the way out */
 		rc = host__raft_start(h, rep);
-	if (rc == 0)
-		rc = map_insert(h, rep);
+		if (rc == 0)
+			rc = map_insert(h, rep);
+		host__leave(h);
+	}
 	if (rc)
 		goto err;
 	return 0;
@@ -629,6 +646,36 @@ void host_log_stats(struct host *h, struct raftlog_stats *out)
 
 /* ---- time, frames, turns ------------------------------------------------------------------ */
 
+/* The core's trees share one memtable budget (the idea of RocksDB's write-buffer manager):
+ * memory grows with the data written recently, not with the number of tables. Every 10 ticks,
+ * if the active memtables together exceed the budget, the largest one is flushed (in the
+ * background; flushing it also lets the Raft log free what it covered). */
+static void memtable_budget(struct host *h)
+{
+	if (!h->cfg.memtable_budget_bytes || ++h->budget_ticks < 10)
+		return;
+	h->budget_ticks = 0;
+	uint64_t total = 0, biggest = 0;
+	struct lsm_tree *victim = NULL;
+	for (size_t i = 0; i < h->n_reps; i++) {
+		struct replica *rep = h->reps[i];
+		if (rep->error)
+			continue;
+		struct lsm_tree *t = rep->kv ? kv_store_tree(rep->kv) : rep->cat ? catalog_tree(rep->cat) : NULL;
+		if (!t)
+			continue;
+		struct lsm_stats st;
+		lsm_tree_stats(t, &st);
+		total += st.memtable_bytes;
+		if (st.memtable_bytes > biggest) {
+			biggest = st.memtable_bytes;
+			victim = t;
+		}
+	}
+	if (total > h->cfg.memtable_budget_bytes && victim && lsm_tree_flush(victim, 0) != 0)
+		LOG_WARN("engine: core %d: flushing a memtable over the budget failed", h->cfg.core_id);
+}
+
 void host_tick(struct host *h, uint64_t now_ns)
 {
 	if (now_ns > h->now_ns)
@@ -638,6 +685,7 @@ void host_tick(struct host *h, uint64_t now_ns)
 	host__enter(h);
 	raft_multi_tick(&h->multi);
 	host__expire(h);
+	memtable_budget(h);
 	host__leave(h);
 }
 
@@ -700,6 +748,8 @@ void host__turn_work(struct host *h, int sync)
 	if (h->multi_live)
 		raft_multi_flush(&h->multi);
 }
+
+int host_log_busy(const struct host *h) { return h->log && raftlog_busy(h->log); }
 
 int host_turn(struct host *h)
 {

@@ -68,6 +68,8 @@ struct host_config {
 				      * since the last one (default 64 MiB) */
 	uint64_t lsm_cache_bytes;    /* block cache shared by the core's trees (default 64 MiB) */
 	uint64_t memtable_bytes;     /* per tree (default 16 MiB) */
+	uint64_t memtable_budget_bytes; /* all the core's active memtables together: past it the
+					 * largest is flushed (default 64 MiB; 0 = no budget) */
 
 	void *ctx; /* passed to the callbacks below */
 	/* A finished frame for to_node: copy or send it before returning. Required. */
@@ -95,9 +97,14 @@ void host_close(struct host *h);
 /* Tests: a process crash. Nothing more is written; pending callbacks are dropped silently. */
 void host_crash(struct host *h);
 
-/* Reactor mode (host_reactor.c): group commit and frame output at the end of every turn. */
+/* Reactor mode (host_reactor.c): group commit and frame output at the end of every turn.
+ * Needs a real file system (io_fs_posix). host_detach first runs the reactor until the Raft
+ * log's queued writes completed (a write in flight cannot be abandoned), so call it outside a
+ * reactor turn (e.g. after the loop stopped); host_close detaches if needed. */
 int host_attach(struct host *h, struct reactor *r) WUR;
 void host_detach(struct host *h);
+/* 1 while the core's Raft log has a write in flight or mutations waiting for a group commit. */
+int host_log_busy(const struct host *h);
 
 /* ---- tables ------------------------------------------------------------------------------- */
 
@@ -145,7 +152,7 @@ typedef void (*host_propose_cb)(void *ctx, const struct host_propose_result *res
  * Propose a command for a table (any node: a follower forwards it to the leader). The caller
  * has validated it (kv_command_validate). The answer is built from this node's own apply into
  * `arena` (NULL: no responses, status/revision only), which must live until cb ran.
- * deadline_ns is on host_tick's clock. Returns 0 (cb will run once), ERR_NOTFOUND (no such
+ * deadline_ns is on host_tick's clock (0: none — the request waits until answered or stopped). Returns 0 (cb will run once), ERR_NOTFOUND (no such
  * table here), ERR_NOTLEADER (no leader known yet: retry shortly), ERR_AGAIN (backpressure),
  * ERR_BUSY (too many pending requests on this core), ERR_TOOBIG, ERR_STOPPED (replica failed).
  */
@@ -193,9 +200,14 @@ int host_campaign(struct host *h, uint64_t table_id) WUR;
  * the log): the log keeps them even after a snapshot. 0 = no such need. */
 int host_set_external_floor(struct host *h, uint64_t table_id, uint64_t index) WUR;
 
+#define HOST_ROLE_FOLLOWER 1 /* the values of raft/raft.h's enum raft_role */
+#define HOST_ROLE_PRE_CANDIDATE 2
+#define HOST_ROLE_CANDIDATE 3
+#define HOST_ROLE_LEADER 4
+
 struct host_table_status {
 	uint64_t table_id;
-	uint8_t role; /* enum raft_role */
+	uint8_t role; /* HOST_ROLE_* */
 	uint64_t leader, term;
 	uint64_t commit, applied;
 	uint64_t first_index, last_index, snapshot_index;

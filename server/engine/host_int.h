@@ -79,6 +79,7 @@ struct host {
 	void (*detach)(struct host *h); /* set by host_reactor.c: no link dependency otherwise */
 	int fatal;
 	uint64_t now_ns;
+	uint32_t budget_ticks; /* ticks since the memtable budget was last checked */
 
 	/* replicas by id (sorted) and those needing work at the end of a turn */
 	struct replica **reps;
@@ -151,5 +152,6 @@ void host__expire(struct host *h);
 void host__queue_change(struct host *h, const struct catalog_change *ch);
 void host__drain(struct host *h);
 void host__drop_callbacks(struct host *h); /* host_crash: forget them */
+void host__drop_changes(struct host *h);
 
 #endif

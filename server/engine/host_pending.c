@@ -26,6 +26,13 @@
 #define ID_SLOT_BITS 16
 #define ID_SLOT_MASK ((1ull << ID_SLOT_BITS) - 1)
 
+static uint64_t term_of(const struct replica *rep)
+{
+	struct raft_status st;
+	raft_status_get(&rep->raft, &st); /* raft's fields are private to raft/ */
+	return st.term;
+}
+
 static uint64_t mix64(uint64_t x)
 {
 	x ^= x >> 30;
@@ -188,7 +195,7 @@ void host__proposal_applied(struct host *h, struct pending *p, uint64_t index,
 	p->res.status = res->status;
 	p->res.index = index;
 	p->res.revision = res->revision;
-	p->res.term = rep->raft.term;
+	p->res.term = term_of(rep);
 	p->res.leader = raft_leader(&rep->raft);
 	p->res.out = res->out;
 	if (rep->is_meta && p->arena) {
@@ -453,7 +460,7 @@ static void run_read(struct host *h, struct pending *p)
 		r.catalog = rep->cat;
 		r.applied = rep->applied;
 		r.revision = replica_sm_revision(rep);
-		r.term = rep->raft_live ? rep->raft.term : 0;
+		r.term = rep->raft_live ? term_of(rep) : 0;
 		r.leader = rep->raft_live ? raft_leader(&rep->raft) : 0;
 	}
 	if (r.status == 0)
@@ -501,6 +508,16 @@ void host__drain(struct host *h)
 		pending_free(h, p);
 	}
 	h->depth--;
+}
+
+void host__drop_changes(struct host *h)
+{
+	while (h->chg_head) {
+		struct change_node *c = h->chg_head;
+		h->chg_head = c->next;
+		free(c);
+	}
+	h->chg_tail = NULL;
 }
 
 void host__drop_callbacks(struct host *h)

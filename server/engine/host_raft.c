@@ -148,6 +148,53 @@ static int op_snapshot_read(void *ctx, uint64_t group, uint64_t index, uint64_t 
 	return 0;
 }
 
+/* ---- catalogue snapshots -------------------------------------------------------------------- */
+
+/* The metadata group's tables before an install (names and ids only). */
+static int catalog_snapshot_tables(struct catalog *cat, struct catalog_table **out, size_t *n)
+{
+	size_t cnt = catalog_tables(cat);
+	struct catalog_table *v = calloc(cnt ? cnt : 1, sizeof *v);
+	if (!v)
+		return ERR_NOMEM;
+	for (size_t i = 0; i < cnt; i++) {
+		v[i] = *catalog_table_at(cat, i);
+		v[i].config = NULL;
+		v[i].config_len = 0;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/* An installed catalogue replaces many entries at once: tell the node layer what they would have
+ * told it — every table that appeared is CREATED, every one that vanished DELETED. */
+static void catalog_report_diff(struct host *h, struct catalog *cat, const struct catalog_table *before,
+				size_t n_before)
+{
+	struct catalog_change ch;
+	for (size_t i = 0; i < n_before; i++) {
+		if (catalog_find_id(cat, before[i].id))
+			continue;
+		memset(&ch, 0, sizeof ch);
+		ch.kind = CATALOG_DELETED;
+		ch.table = before[i];
+		host__queue_change(h, &ch);
+	}
+	for (size_t i = 0; i < catalog_tables(cat); i++) {
+		const struct catalog_table *t = catalog_table_at(cat, i);
+		int known = 0;
+		for (size_t k = 0; k < n_before && !known; k++)
+			known = before[k].id == t->id;
+		if (known)
+			continue;
+		memset(&ch, 0, sizeof ch);
+		ch.kind = CATALOG_CREATED;
+		ch.table = *t;
+		host__queue_change(h, &ch);
+	}
+}
+
 /* ---- persistence ------------------------------------------------------------------------- */
 
 struct persist_job {
@@ -380,11 +427,21 @@ static void persist(struct host *h, struct replica *rep, const struct raft_updat
 		j.n_ents = u->n_persist;
 	}
 	if (u->install) {
+		struct catalog_table *before = NULL;
+		size_t n_before = 0;
+		if (rep->is_meta && catalog_snapshot_tables(rep->cat, &before, &n_before) != 0) {
+			host__replica_fail(h, rep, ERR_NOMEM, "installing a snapshot");
+			return;
+		}
 		int rc = replica_snapshot_install(rep, &u->snapshot, &h->lsm);
 		if (rc) {
+			free(before);
 			host__replica_fail(h, rep, rc, "installing a snapshot");
 			return;
 		}
+		if (rep->is_meta)
+			catalog_report_diff(h, rep->cat, before, n_before);
+		free(before);
 		j.has_reset = 1;
 		j.reset_index = u->snapshot.index;
 		j.reset_term = u->snapshot.term;

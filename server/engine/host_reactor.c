@@ -12,6 +12,7 @@
 #include "server/engine/host_int.h"
 
 #include "core/assert.h"
+#include "core/clock.h"
 #include "core/reactor.h"
 
 static void turn_hook(void *ctx)
@@ -27,8 +28,16 @@ static void turn_hook(void *ctx)
 static void detach(struct host *h)
 {
 	ASSERT(h->reactor != NULL);
-	raftlog_detach(h->log); /* asserts no write is in flight: run the reactor until idle */
+	/* Our hook goes first: no more Raft work or frames (the caller may be tearing down its
+	 * transport). Then a write in flight cannot be abandoned (its buffer and file belong to the
+	 * log): let the reactor finish what the log has queued. Bounded: a disk slower than this is
+	 * failing, and the reactor reports that as fatal first. */
 	reactor_remove_turn_hook(h->reactor, turn_hook, h);
+	uint64_t give_up = clock_mono_ns() + 30000000000ull;
+	while (raftlog_busy(h->log) && !raftlog_error(h->log) && clock_mono_ns() < give_up)
+		if (reactor_run_once(h->reactor, 1000000) != 0)
+			break;
+	raftlog_detach(h->log); /* asserts no write is in flight */
 	h->reactor = NULL;
 	h->detach = NULL;
 }

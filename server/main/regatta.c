@@ -35,6 +35,8 @@ static const char USAGE[] =
 	"                                 empty turns it off; plain http only)\n"
 	"  --tables.token T               bearer token required by Tables.Create/Delete\n"
 	"  --maintenance.token T          bearer token for the maintenance API\n"
+	"  --storage.block-cache-size N   LSM block cache of the node, split across cores (64MiB)\n"
+	"  --storage.memtable-budget N    memtables of the node, split across cores (64MiB)\n"
 	"  --log-level L                  debug|info|warn|error (default info)\n"
 	"  --dev-mode                     human-readable logs (JSON lines otherwise)\n"
 	"  --io-backend B                 auto|uring|epoll (default auto)\n";

@@ -57,6 +57,31 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* "64MiB", "1GiB", "512KiB", "64MB", or a bare number of bytes. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return ERR_INVAL;
+	uint64_t mult = 1;
+	if (!*end || !strcmp(end, "B"))
+		mult = 1;
+	else if (!strcmp(end, "KiB") || !strcmp(end, "KB") || !strcmp(end, "K"))
+		mult = 1ull << 10;
+	else if (!strcmp(end, "MiB") || !strcmp(end, "MB") || !strcmp(end, "M"))
+		mult = 1ull << 20;
+	else if (!strcmp(end, "GiB") || !strcmp(end, "GB") || !strcmp(end, "G"))
+		mult = 1ull << 30;
+	else
+		return ERR_INVAL;
+	if (v > UINT64_MAX / mult)
+		return ERR_INVAL;
+	*out = (uint64_t)v * mult;
+	return 0;
+}
+
 /* "10ms", "1s", "500us", or a bare number of milliseconds. */
 static int parse_duration_ms(const char *s, uint32_t *ms)
 {
@@ -122,6 +147,8 @@ int node_config_parse(struct node_config *c, int argc, char **argv, char *err, s
 	c->heartbeat_ticks = 5;
 	c->election_ticks = 30;
 	c->snapshot_bytes = 64u << 20;
+	c->block_cache_bytes = 64u << 20;
+	c->memtable_budget_bytes = 64u << 20;
 	snprintf(c->api_url, sizeof c->api_url, "http://:8443");
 	snprintf(c->rest_url, sizeof c->rest_url, "http://:8079");
 	snprintf(c->cluster_name, sizeof c->cluster_name, "regatta");
@@ -186,6 +213,15 @@ int node_config_parse(struct node_config *c, int argc, char **argv, char *err, s
 			VAL();
 			if (parse_u64(v, &c->snapshot_bytes) || c->snapshot_bytes < 4096)
 				return bad(err, len, "--raft.snapshot-bytes must be >= 4096");
+		} else if (!strcmp(a, "--storage.block-cache-size") || !strcmp(a, "--storage.memtable-budget")) {
+			VAL();
+			uint64_t n;
+			if (parse_size(v, &n) || n < (1u << 20))
+				return bad(err, len, "%s must be a size of at least 1MiB (e.g. 64MiB)", a);
+			if (!strcmp(a, "--storage.block-cache-size"))
+				c->block_cache_bytes = n;
+			else
+				c->memtable_budget_bytes = n;
 		} else if (!strcmp(a, "--raft.cert-filename")) {
 			VAL();
 			c->raft_cert = v;

@@ -19,6 +19,8 @@
  *                                an empty value turns it off; plain http only)
  *   --tables.token T             bearer token required by Tables.Create/Delete
  *   --maintenance.token T        bearer token for the maintenance API
+ *   --storage.block-cache-size N  LSM block cache for the whole node, split across cores (64 MiB)
+ *   --storage.memtable-budget N   memtables of the whole node, split across cores (64 MiB)
  *   --log-level L                debug|info|warn|error (default info); --dev-mode: human logs
  *                                (JSON lines otherwise)
  *   --io-backend B               auto|uring|epoll (default auto; REGATTA_IO_BACKEND also works)
@@ -50,6 +52,8 @@ struct node_config {
 	uint32_t tick_ms;
 	uint32_t heartbeat_ticks, election_ticks;
 	uint64_t snapshot_bytes;
+	uint64_t block_cache_bytes;     /* node total */
+	uint64_t memtable_budget_bytes; /* node total */
 	char api_url[NODE_ADDR_BYTES];     /* as given */
 	char api_listen[NODE_ADDR_BYTES];  /* host:port to bind */
 	int api_tls;

@@ -344,6 +344,10 @@ static int core_start(struct core_ctx *cc)
 	hc.election_ticks = n->cfg.election_ticks;
 	hc.heartbeat_ticks = n->cfg.heartbeat_ticks;
 	hc.snapshot_log_bytes = n->cfg.snapshot_bytes;
+	hc.lsm_cache_bytes = n->cfg.block_cache_bytes / (uint64_t)n->cores;
+	hc.memtable_budget_bytes = n->cfg.memtable_budget_bytes / (uint64_t)n->cores;
+	if (hc.memtable_bytes > hc.memtable_budget_bytes)
+		hc.memtable_bytes = hc.memtable_budget_bytes; /* one tree never exceeds the core's budget */
 	hc.ctx = cc;
 	hc.send_frame = peers_send_frame;
 	hc.on_catalog_change = cc->core == 0 ? node_on_catalog_change : NULL;

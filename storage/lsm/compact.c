@@ -3,8 +3,8 @@
  *
  * Scores: level 0 = files / l0_compaction_trigger; level L >= 1 = bytes / (level1_bytes *
  * 10^(L-1)); the last level is never a source. The highest score >= 1 is compacted: all of
- * level 0 (its files overlap), or the next file of level L after the level's compact pointer
- * (round robin), together with the overlapping files of level L+1. A lone file with nothing
+ * level 0 (its files overlap), or the file of level L that overlaps the fewest bytes of level
+ * L+1 per byte of its own (least rewriting), together with the overlapping files of level L+1. A lone file with nothing
  * under it moves down by a manifest edit only (trivial move).
  *
  * Dropping versions. Live snapshots cut sequence space into stripes (stripe(s) = first
@@ -141,6 +141,32 @@ static int setup_inputs(struct lsm_tree *t, struct compaction *c)
 	return 0;
 }
 
+/* The file of `level` whose compaction rewrites the least of level+1 per byte it moves down
+ * (RocksDB's "min overlapping ratio"): one merge-like sweep over both sorted levels. Ties go
+ * to the first file. */
+static size_t pick_min_overlap(const struct lsm_version *v, int level)
+{
+	size_t n = v->nfiles[level], m = v->nfiles[level + 1], j = 0, best = 0;
+	double best_ratio = -1;
+	struct lsm_file *const *a = v->files[level], *const *b = v->files[level + 1];
+	for (size_t i = 0; i < n; i++) {
+		const struct lsm_file *f = a[i];
+		while (j < m && lsm_ukey_cmp(b[j]->largest.p, b[j]->largest.n - 8, f->smallest.p, f->smallest.n - 8) < 0)
+			j++;
+		uint64_t overlap = 0;
+		for (size_t k = j; k < m && lsm_ukey_cmp(b[k]->smallest.p, b[k]->smallest.n - 8, f->largest.p,
+							f->largest.n - 8) <= 0; k++)
+			overlap += b[k]->size;
+		double ratio = (double)overlap / (double)(f->size ? f->size : 1);
+		if (best_ratio < 0 || ratio < best_ratio) {
+			best_ratio = ratio;
+			best = i;
+		}
+	}
+	ASSERT(best < n);
+	return best;
+}
+
 /* mu held: choose an automatic compaction (0 if none, 1 if chosen). */
 static int pick_auto(struct lsm_tree *t, struct compaction *c)
 {
@@ -159,23 +185,12 @@ static int pick_auto(struct lsm_tree *t, struct compaction *c)
 			return ERR_NOMEM;
 		memcpy(c->in[0], v->files[0], c->nin[0] * sizeof *c->in[0]);
 	} else {
-		size_t i = 0;
-		struct lsm_bytes *ptr = &t->compact_ptr[level];
-		if (ptr->n) {
-			while (i < v->nfiles[level] &&
-			       lsm_ikey_cmp(v->files[level][i]->largest.p, v->files[level][i]->largest.n, ptr->p, ptr->n) <= 0)
-				i++;
-			if (i == v->nfiles[level])
-				i = 0;
-		}
+		size_t i = pick_min_overlap(v, level);
 		c->in[0] = malloc(sizeof *c->in[0]);
 		if (!c->in[0])
 			return ERR_NOMEM;
 		c->in[0][0] = v->files[level][i];
 		c->nin[0] = 1;
-		int rc = lsm_bytes_set(ptr, v->files[level][i]->largest.p, v->files[level][i]->largest.n);
-		if (rc)
-			return rc;
 	}
 	int rc = setup_inputs(t, c);
 	return rc ? rc : 1;
@@ -215,6 +230,16 @@ static int pick_manual(struct lsm_tree *t, struct compaction *c)
 		if (n == 0) {
 			free(o);
 			continue;
+		}
+		if (m->level == 0) {
+			/* Level-0 files overlap each other: moving only some of them down could put an
+			 * older file above a newer one. Take them all. */
+			free(o);
+			n = t->cur->nfiles[0];
+			o = malloc(n * sizeof *o);
+			if (!o)
+				return ERR_NOMEM;
+			memcpy(o, t->cur->files[0], n * sizeof *o);
 		}
 		c->level = m->level;
 		c->out_level = m->level + 1;
@@ -265,7 +290,7 @@ static int out_open(struct out *o)
 	pthread_mutex_lock(&o->t->mu);
 	o->number = o->t->next_file++;
 	pthread_mutex_unlock(&o->t->mu);
-	char path[LSM_PATH_MAX], name[32];
+	char path[LIMIT_LSM_PATH_BYTES], name[32];
 	lsm_tree_file_path(o->t, o->number, "sst", path, sizeof path);
 	snprintf(name, sizeof name, "%06" PRIu64 ".sst", o->number);
 	int rc = io_file_open(o->t->fs, path, IO_OPEN_CREATE | IO_OPEN_TRUNC, &o->f);
@@ -328,7 +353,7 @@ static int out_finish(struct out *o, const void *hi, size_t hin)
 	struct lsm_frags *fr = NULL;
 	struct lsm_bytes lo = {0}, hb = {0};
 	uint64_t size = 0;
-	char path[LSM_PATH_MAX];
+	char path[LIMIT_LSM_PATH_BYTES];
 	lsm_tree_file_path(o->t, o->number, "sst", path, sizeof path);
 	int rc = clip_frags(o, hi, hin, &fr);
 	if (rc)
@@ -525,10 +550,9 @@ static int run(struct lsm_tree *t, struct compaction *c)
 out:
 	if (it)
 		it->ops->free(it);
-	if (o.b) {
-		lsm_sst_builder_free(o.b);
+	lsm_sst_builder_free(o.b);
+	if (o.f)
 		io_file_close(o.f);
-	}
 	for (size_t i = 0; i < o.nfiles; i++)
 		lsm_file_unref(o.files[i]);
 	free(o.files);
@@ -539,13 +563,39 @@ out:
 	return rc; /* on error, half-written outputs are unnamed garbage for purge */
 }
 
+static int cmp_smallest(const void *a, const void *b)
+{
+	const struct lsm_file *x = *(struct lsm_file *const *)a, *y = *(struct lsm_file *const *)b;
+	return lsm_ikey_cmp(x->smallest.p, x->smallest.n, y->smallest.p, y->smallest.n);
+}
+
+/* The inputs can move down unchanged: nothing under them, and (level 0) no two of them share a
+ * user key, so they form a valid sorted run (sequential loads flush such tables). */
+static int can_move(struct compaction *c)
+{
+	if (c->manual || c->nin[1] != 0)
+		return 0;
+	if (c->level == 0 && c->nin[0] != c->v->nfiles[0])
+		return 0;
+	qsort(c->in[0], c->nin[0], sizeof *c->in[0], cmp_smallest);
+	for (size_t i = 1; i < c->nin[0]; i++) {
+		const struct lsm_file *a = c->in[0][i - 1], *b = c->in[0][i];
+		if (lsm_ukey_cmp(a->largest.p, a->largest.n - 8, b->smallest.p, b->smallest.n - 8) >= 0)
+			return 0;
+	}
+	return 1;
+}
+
 static int trivial_move(struct lsm_tree *t, struct compaction *c)
 {
 	struct lsm_edit e;
 	lsm_edit_init(&e);
-	int rc = lsm_edit_del(&e, c->level, c->in[0][0]->number);
-	if (!rc)
-		rc = lsm_edit_add(&e, c->out_level, c->in[0][0]);
+	int rc = 0;
+	for (size_t i = 0; i < c->nin[0] && !rc; i++) {
+		rc = lsm_edit_del(&e, c->level, c->in[0][i]->number);
+		if (!rc)
+			rc = lsm_edit_add(&e, c->out_level, c->in[0][i]);
+	}
 	if (!rc)
 		rc = lsm_tree_log_and_apply(t, &e);
 	lsm_edit_free(&e);
@@ -578,7 +628,7 @@ int lsm_compact_step(struct lsm_tree *t, int *did)
 		return rc;
 	}
 	*did = 1;
-	if (!c.manual && c.nin[0] == 1 && c.nin[1] == 0 && (c.level > 0 || c.v->nfiles[0] == 1))
+	if (can_move(&c))
 		rc = trivial_move(t, &c);
 	else
 		rc = run(t, &c);

@@ -45,17 +45,21 @@ void lsm_log_close(struct lsm_log_writer *w)
 	lsm_bytes_free(&w->buf);
 }
 
-int lsm_log_append(struct lsm_log_writer *w, const void *p, size_t n, int sync)
+int lsm_log_append2(struct lsm_log_writer *w, const void *a, size_t an, const void *b, size_t bn, int sync)
 {
 	ASSERT(w->f);
+	size_t n = an + bn;
 	ASSERT(n <= UINT32_MAX);
 	int rc = lsm_bytes_reserve(&w->buf, n + LOG_HEADER);
 	if (rc)
 		return rc;
+	if (an)
+		memcpy(w->buf.p + LOG_HEADER, a, an);
+	if (bn)
+		memcpy(w->buf.p + LOG_HEADER + an, b, bn);
 	lsm_put_u32(w->buf.p, (uint32_t)n);
 	lsm_put_u32(w->buf.p + 4, hcheck((uint32_t)n));
-	lsm_put_u64(w->buf.p + 8, lsm_hash64(p, n));
-	memcpy(w->buf.p + LOG_HEADER, p, n);
+	lsm_put_u64(w->buf.p + 8, lsm_hash64(w->buf.p + LOG_HEADER, n));
 	rc = io_file_pwrite(w->f, w->buf.p, n + LOG_HEADER, w->off);
 	if (rc)
 		return lsm_err(rc, w->name, w->off, "log append failed");
@@ -66,6 +70,11 @@ int lsm_log_append(struct lsm_log_writer *w, const void *p, size_t n, int sync)
 			return lsm_err(rc, w->name, w->off, "log sync failed");
 	}
 	return 0;
+}
+
+int lsm_log_append(struct lsm_log_writer *w, const void *p, size_t n, int sync)
+{
+	return lsm_log_append2(w, p, n, NULL, 0, sync);
 }
 
 int lsm_log_sync(struct lsm_log_writer *w)

@@ -18,7 +18,15 @@ struct lsm_log_writer {
 int lsm_log_create(struct io_fs *fs, const char *path, const char *name, struct lsm_log_writer *w) WUR;
 void lsm_log_close(struct lsm_log_writer *w);
 int lsm_log_append(struct lsm_log_writer *w, const void *p, size_t n, int sync) WUR;
+/* Append one record whose payload is a || b (one copy, one pwrite). */
+int lsm_log_append2(struct lsm_log_writer *w, const void *a, size_t an, const void *b, size_t bn, int sync) WUR;
 int lsm_log_sync(struct lsm_log_writer *w) WUR;
+
+/* WAL record payload header: varint first_seq | varint applied_index | varint count (util.c). */
+#define LSM_WAL_HEADER_MAX 30
+size_t lsm_wal_header_encode(unsigned char *p, uint64_t seq, uint64_t applied, uint32_t count);
+int lsm_wal_header_decode(const unsigned char *p, size_t n, uint64_t *seq, uint64_t *applied, uint32_t *count,
+			  size_t *body_off) WUR;
 
 /* Called per record with its payload and the record's file offset; nonzero stops. */
 typedef int (*lsm_log_record_cb)(void *ctx, const unsigned char *p, size_t n, uint64_t off);

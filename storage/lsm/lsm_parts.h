@@ -91,11 +91,16 @@ int lsm_mem_add(struct lsm_mem *m, uint64_t seq, unsigned type, const void *key,
 /* Newest version of ukey with seq <= snap: returns 1 and fills type/seq/val, or 0. */
 int lsm_mem_get(struct lsm_mem *m, const void *ukey, size_t kn, uint64_t snap, unsigned *type,
 		uint64_t *seq, struct lsm_slice *val);
+/* Largest seq <= snap of a range tombstone in m covering ukey (0 if none; UINT64_MAX when memory
+ * ran out). Owner thread only (may build the cached fragment set). */
+uint64_t lsm_mem_tomb_max_seq(struct lsm_mem *m, const void *ukey, size_t kn, uint64_t snap);
 size_t lsm_mem_bytes(const struct lsm_mem *m);
 size_t lsm_mem_tomb_count(const struct lsm_mem *m);
 /* The memtable's range tombstones as fragments (ref'd; unref when done). */
 int lsm_mem_frags(struct lsm_mem *m, struct lsm_frags **out) WUR;
 int lsm_mem_iter(struct lsm_mem *m, struct lsm_iiter **out) WUR; /* holds a ref on m */
+/* The memtable takes no more writes: build its cached state now, on the owner thread. */
+int lsm_mem_freeze(struct lsm_mem *m) WUR;
 
 /* ---- blocks (block.c) ------------------------------------------------------------------------- */
 
@@ -129,6 +134,12 @@ struct lsm_block_iter;
 struct lsm_cache_handle;
 int lsm_block_iter_new(const unsigned char *body, size_t len, struct lsm_cache *cache,
 		       struct lsm_cache_handle *pin, void *owned, struct lsm_iiter **out) WUR;
+/* Reuse a block iterator (and its key buffer) for another block: releases the old block's pin
+ * first. ERR_CORRUPT (nothing pinned then; the caller still owns pin/owned) on a bad shape. */
+int lsm_block_iter_reset(struct lsm_iiter *it, const unsigned char *body, size_t len, struct lsm_cache *cache,
+			 struct lsm_cache_handle *pin, void *owned) WUR;
+/* Drop the block a block iterator pins, keeping the iterator for reuse. */
+void lsm_block_iter_release(struct lsm_iiter *it);
 /* Find the first entry >= k in a block body: 1 (key in *key, value in *val, pointing into body),
  * 0 if none, ERR_CORRUPT. *key is a reusable buffer. */
 int lsm_block_seek_once(const unsigned char *body, size_t len, const unsigned char *k, size_t kn,

@@ -66,7 +66,6 @@ struct lsm_tree {
 	int closing;              /* [mu] */
 	int flush_requested;      /* [mu] */
 	struct lsm_manual manual; /* [mu] */
-	struct lsm_bytes compact_ptr[LSM_LEVELS]; /* background thread only */
 	struct lsm_tree *bg_next; /* bg queue link (under bg->mu) */
 
 	/* manifest (background thread after open) */
@@ -76,7 +75,6 @@ struct lsm_tree {
 	/* WAL (owner thread) */
 	struct lsm_log_writer wal;
 	int wal_open;
-	struct lsm_bytes wal_rec;
 
 	/* table cache */
 	pthread_mutex_t tc_mu;
@@ -97,6 +95,11 @@ void lsm_tree_file_path(const struct lsm_tree *t, uint64_t number, const char *e
 int lsm_tree_log_and_apply(struct lsm_tree *t, struct lsm_edit *e) WUR;
 int lsm_tree_flush_one(struct lsm_tree *t) WUR; /* flush the oldest immutable memtable */
 void lsm_tree_set_bg_error(struct lsm_tree *t, int rc);
+/* Write a new manifest holding v and the counters, then point CURRENT (in t->dir) at it. */
+int lsm_tree_write_manifest(struct lsm_tree *t, const struct lsm_version *v, uint64_t number, uint64_t next_file,
+			    uint64_t log_number, uint64_t last_seq, uint64_t applied) WUR;
+/* Owner thread: rotate a full (or, with force, any) memtable; stall while the background is behind. */
+int lsm_tree_make_room(struct lsm_tree *t, int force) WUR;
 /* Reference the current read state (memtables and version) under mu. */
 struct lsm_readstate {
 	struct lsm_mem *mems[LIMIT_LSM_MEMTABLES_MAX + 1]; /* newest first */
@@ -116,5 +119,8 @@ int lsm_compact_needed(struct lsm_tree *t); /* under mu */
 
 /* bg.c */
 void lsm_bg_schedule(struct lsm_bg *bg, struct lsm_tree *t); /* t->mu held */
+int lsm_bg_is_inline(const struct lsm_bg *bg);
+/* t->mu held: wait for the background to make progress (an inline bg runs a step here). */
+void lsm_tree_wait_bg(struct lsm_tree *t);
 
 #endif

@@ -7,7 +7,9 @@
  * it to flush. Next pointers are published with release stores and read with acquire loads, so
  * a reader sees either the old or the fully built node. Nodes are never removed; memory is freed
  * all at once when the last reference drops. Range tombstones sit in a side array; their
- * fragment set is rebuilt lazily after a change (the set handed out is immutable).
+ * fragment set is rebuilt lazily after a change (the set handed out is immutable), and built
+ * once more by lsm_mem_freeze() when the memtable becomes immutable, before any other thread
+ * sees it — after that the cache is only read, so the flush thread and the owner may share it.
  */
 #include "storage/lsm/lsm_parts.h"
 
@@ -262,8 +264,41 @@ int lsm_mem_get(struct lsm_mem *m, const void *ukey, size_t kn, uint64_t snap, u
 	return 1;
 }
 
+uint64_t lsm_mem_tomb_max_seq(struct lsm_mem *m, const void *ukey, size_t kn, uint64_t snap)
+{
+	struct lsm_mem_impl *im = m->impl;
+	if (im->ntombs == 0)
+		return 0;
+	if (!im->frags && im->ntombs <= 64) {
+		/* Few tombstones and the fragment set is stale: a scan beats a rebuild (a stream of
+		 * DeleteRange + Get would otherwise rebuild on every read). */
+		uint64_t best = 0;
+		for (size_t i = 0; i < im->ntombs; i++) {
+			const struct lsm_tomb *t = &im->tombs[i];
+			if (t->seq <= snap && t->seq > best && lsm_ukey_cmp(t->start.p, t->start.n, ukey, kn) <= 0 &&
+			    lsm_ukey_cmp(t->end.p, t->end.n, ukey, kn) > 0)
+				best = t->seq;
+		}
+		return best;
+	}
+	if (!im->frags && lsm_frags_build(im->tombs, im->ntombs, &im->frags))
+		return UINT64_MAX; /* out of memory: the caller reports it */
+	return lsm_frags_max_seq(im->frags, ukey, kn, snap);
+}
+
 size_t lsm_mem_bytes(const struct lsm_mem *m) { return m->impl->bytes; }
 size_t lsm_mem_tomb_count(const struct lsm_mem *m) { return m->impl->ntombs; }
+
+int lsm_mem_freeze(struct lsm_mem *m)
+{
+	struct lsm_frags *f;
+	int rc = lsm_mem_frags(m, &f);
+	if (rc)
+		return rc;
+	lsm_frags_unref(f);
+	ASSERT(m->impl->frags); /* from now on readers on any thread only read the cache */
+	return 0;
+}
 
 int lsm_mem_frags(struct lsm_mem *m, struct lsm_frags **out)
 {

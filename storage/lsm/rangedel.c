@@ -4,7 +4,8 @@
  * A set of tombstones [start, end) @ seq, in any order and overlapping, becomes a sorted list of
  * disjoint fragments, each with the descending list of seqs of the tombstones covering it. Then
  * "the newest tombstone covering key k visible at snapshot s" is a binary search plus a short
- * scan. Fragment sets are immutable and refcounted, so readers on any thread share them.
+ * scan. Building is a sweep over the sorted boundaries: O(T log T) plus the output size (nested
+ * tombstones make fragments with many seqs; that is inherent to the representation). Fragment sets are immutable and refcounted, so readers on any thread share them.
  *
  * Encoded form (rangedel block body, FORMAT.md): u32 fragment count, then per fragment
  * varint slen | start | varint elen | end | varint nseq | nseq x varint seq (descending).
@@ -41,6 +42,16 @@ static int bound_cmp(const void *a, const void *b)
 	return lsm_ukey_cmp(x->p, x->n, y->p, y->n);
 }
 
+/* qsort has no context argument: the array being sorted, per thread */
+static __thread const struct lsm_tomb *tls_sort_tombs;
+
+static int by_start(const void *a, const void *b)
+{
+	const struct lsm_tomb *t = tls_sort_tombs;
+	const struct lsm_tomb *x = &t[*(const size_t *)a], *y = &t[*(const size_t *)b];
+	return lsm_ukey_cmp(x->start.p, x->start.n, y->start.p, y->start.n);
+}
+
 static int u64_desc(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -74,8 +85,21 @@ int lsm_frags_build(const struct lsm_tomb *t, size_t n, struct lsm_frags **out)
 	for (size_t i = 0; i < 2 * n; i++)
 		if (nb == 0 || bound_cmp(&b[nb - 1], &b[i]) != 0)
 			b[nb++] = b[i];
-	/* For each elementary interval, collect covering seqs (O(intervals x tombstones); the
-	 * numbers are small: DeleteRange is rare, and a table holds few). */
+	/* Sweep the elementary intervals left to right, keeping the tombstones that cover the
+	 * current one in `act` (added at their start, dropped at their end): O(T log T) plus the
+	 * size of the output. */
+	size_t *order = malloc(n * sizeof *order);
+	size_t *act = malloc(n * sizeof *act);
+	if (!order || !act) {
+		free(order);
+		free(act);
+		goto err;
+	}
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	tls_sort_tombs = t;
+	qsort(order, n, sizeof *order, by_start);
+	size_t nact = 0, next_t = 0;
 	size_t cap_frag = nb, cap_seq = 16, nseq_total = 0, nfrag = 0, bytes = 0;
 	f->v = malloc(cap_frag * sizeof *f->v);
 	uint64_t *seqs = malloc(cap_seq * sizeof *seqs);
@@ -83,15 +107,21 @@ int lsm_frags_build(const struct lsm_tomb *t, size_t n, struct lsm_frags **out)
 	if (!f->v || !seqs || !seq_off) {
 		free(seqs);
 		free(seq_off);
+		free(order);
+		free(act);
 		goto err;
 	}
 	for (size_t i = 0; i + 1 < nb; i++) {
+		while (next_t < n && lsm_ukey_cmp(t[order[next_t]].start.p, t[order[next_t]].start.n, b[i].p, b[i].n) <= 0)
+			act[nact++] = order[next_t++];
+		size_t w = 0;
+		for (size_t a = 0; a < nact; a++)
+			if (lsm_ukey_cmp(t[act[a]].end.p, t[act[a]].end.n, b[i].p, b[i].n) > 0)
+				act[w++] = act[a];
+		nact = w;
 		size_t k = 0;
-		for (size_t j = 0; j < n; j++) {
-			if (lsm_ukey_cmp(t[j].start.p, t[j].start.n, b[i].p, b[i].n) <= 0 &&
-			    lsm_ukey_cmp(t[j].end.p, t[j].end.n, b[i + 1].p, b[i + 1].n) >= 0)
-				tmp[k++] = t[j].seq;
-		}
+		for (size_t a = 0; a < nact; a++)
+			tmp[k++] = t[act[a]].seq;
 		if (k == 0)
 			continue;
 		qsort(tmp, k, sizeof *tmp, u64_desc);
@@ -106,6 +136,8 @@ int lsm_frags_build(const struct lsm_tomb *t, size_t n, struct lsm_frags **out)
 			if (!ns) {
 				free(seqs);
 				free(seq_off);
+				free(order);
+				free(act);
 				goto err;
 			}
 			seqs = ns;
@@ -119,6 +151,8 @@ int lsm_frags_build(const struct lsm_tomb *t, size_t n, struct lsm_frags **out)
 		bytes += b[i].n + b[i + 1].n;
 		nfrag++;
 	}
+	free(order);
+	free(act);
 	/* Copy the key bytes so the set owns them. */
 	f->bytes = malloc(bytes ? bytes : 1);
 	if (!f->bytes) {

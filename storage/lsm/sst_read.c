@@ -247,14 +247,104 @@ struct sst_iter {
 	int fill_cache;
 	struct lsm_iiter *index;
 	struct lsm_iiter *data; /* NULL when no block is loaded */
+	struct lsm_iiter *spare; /* an unloaded block iterator kept for reuse */
 	uint64_t data_off;
 	int status;
+	/* readahead for sequential scans (and compaction inputs) */
+	unsigned char *ra;
+	size_t ra_cap, ra_len;
+	uint64_t ra_off;
+	uint64_t next_off;  /* end of the last block read from disk */
+	int seq_reads;      /* consecutive sequential block reads */
+	size_t ra_want;
 };
 
+#define RA_MIN (64u << 10)
+#define RA_MAX (512u << 10)
+
+/* Like block_get, but a scan that reads blocks in file order reads ahead in large chunks: one
+ * pread for many blocks. Blocks served from the readahead buffer are checked like any other;
+ * without fill_cache they point into the buffer (valid until the next readahead). */
+static int block_get_ra(struct sst_iter *t, uint64_t off, uint64_t size, struct pinned *pb)
+{
+	struct lsm_sst *s = t->s;
+	if (s->cache) {
+		struct lsm_cache_handle *h = lsm_cache_lookup(s->cache, s->cache_id, off);
+		if (h) {
+			memset(pb, 0, sizeof *pb);
+			size_t n;
+			pb->body = lsm_cache_data(h, &n);
+			pb->len = n;
+			pb->h = h;
+			t->next_off = off + size;
+			return 0;
+		}
+	}
+	uint64_t fend = s->size - LSM_FOOTER_BYTES;
+	int in_ra = t->ra_len && off >= t->ra_off && off + size <= t->ra_off + t->ra_len;
+	if (!in_ra) {
+		t->seq_reads = off == t->next_off ? t->seq_reads + 1 : 0;
+		if (t->seq_reads < 2 || size > RA_MAX || off > fend || size > fend - off) {
+			t->next_off = off + size;
+			return block_get(s, off, size, t->fill_cache, pb, NULL, NULL);
+		}
+		t->ra_want = t->ra_want ? (t->ra_want * 2 > RA_MAX ? RA_MAX : t->ra_want * 2) : RA_MIN;
+		size_t want = t->ra_want > size ? t->ra_want : (size_t)size;
+		if (want > fend - off)
+			want = (size_t)(fend - off);
+		if (want > t->ra_cap) {
+			unsigned char *p = realloc(t->ra, want);
+			if (!p)
+				return ERR_NOMEM;
+			t->ra = p;
+			t->ra_cap = want;
+		}
+		int64_t n = io_file_pread(s->f, t->ra, want, off);
+		if (n < 0 || (uint64_t)n < size) {
+			t->ra_len = 0;
+			return lsm_err(n < 0 ? (int)n : ERR_CORRUPT, s->name, off, "short block read");
+		}
+		t->ra_off = off;
+		t->ra_len = (size_t)n;
+	}
+	t->next_off = off + size;
+	const unsigned char *p = t->ra + (off - t->ra_off);
+	if (lsm_block_check(p, (size_t)size))
+		return lsm_err(ERR_CORRUPT, s->name, off, "block checksum mismatch");
+	size_t len = (size_t)size - LSM_BLOCK_TRAILER;
+	if (lsm_block_body_check(p, len))
+		return lsm_err(ERR_CORRUPT, s->name, off, "bad block layout");
+	memset(pb, 0, sizeof *pb);
+	if (s->cache && t->fill_cache) {
+		unsigned char *copy = malloc(len ? len : 1);
+		if (!copy)
+			return ERR_NOMEM;
+		memcpy(copy, p, len);
+		struct lsm_cache_handle *h = lsm_cache_insert(s->cache, s->cache_id, off, copy, len);
+		if (!h)
+			return ERR_NOMEM;
+		size_t n;
+		pb->body = lsm_cache_data(h, &n);
+		pb->len = n;
+		pb->h = h;
+		return 0;
+	}
+	pb->body = p;
+	pb->len = len;
+	return 0;
+}
+
+/* Unload the current block (its iterator is kept as `spare` for the next block). */
 static void set_data(struct sst_iter *t, struct lsm_iiter *d, uint64_t off)
 {
-	if (t->data)
-		t->data->ops->free(t->data);
+	if (t->data) {
+		if (t->spare) {
+			t->data->ops->free(t->data);
+		} else {
+			lsm_block_iter_release(t->data);
+			t->spare = t->data;
+		}
+	}
 	t->data = d;
 	t->data_off = off;
 }
@@ -277,14 +367,20 @@ static void load_block(struct sst_iter *t)
 	if (t->data && t->data_off == off)
 		return;
 	struct pinned pb;
-	int rc = block_get(t->s, off, size, t->fill_cache, &pb, NULL, NULL);
+	set_data(t, NULL, 0); /* the old block may point into the readahead buffer */
+	int rc = block_get_ra(t, off, size, &pb);
 	if (rc) {
 		t->status = rc;
-		set_data(t, NULL, 0);
 		return;
 	}
-	struct lsm_iiter *d;
-	rc = lsm_block_iter_new(pb.body, pb.len, t->s->cache, pb.h, pb.owned, &d);
+	struct lsm_iiter *d = t->spare;
+	if (d) {
+		rc = lsm_block_iter_reset(d, pb.body, pb.len, t->s->cache, pb.h, pb.owned);
+		if (!rc)
+			t->spare = NULL;
+	} else {
+		rc = lsm_block_iter_new(pb.body, pb.len, t->s->cache, pb.h, pb.owned, &d);
+	}
 	if (rc) {
 		block_put(t->s, &pb);
 		t->status = lsm_err(rc, t->s->name, off, "corrupt data block");
@@ -384,8 +480,11 @@ static void si_free(struct lsm_iiter *it)
 {
 	struct sst_iter *t = (struct sst_iter *)it;
 	set_data(t, NULL, 0);
+	if (t->spare)
+		t->spare->ops->free(t->spare);
 	t->index->ops->free(t->index);
 	lsm_sst_unref(t->s);
+	free(t->ra);
 	free(t);
 }
 

@@ -1,6 +1,6 @@
 /*
  * tree.c — the tree: open/recovery, the write path with explicit stalls, point lookups,
- * snapshots, flushes, manifest edits, checkpoints, stats and close.
+ * snapshots, flushes, manifest edits, obsolete files and close (maintenance calls: maint.c).
  *
  * Files in the tree directory: NNNNNN.sst (tables), NNNNNN.wal (WAL mode), MANIFEST-NNNNNN
  * (edits), CURRENT (names the live manifest; replaced atomically). Every number comes from one
@@ -81,7 +81,7 @@ int lsm_tree_file_sst(struct lsm_tree *t, struct lsm_file *f, struct lsm_sst **o
 		return 0;
 	}
 	pthread_mutex_unlock(&t->tc_mu);
-	char path[LSM_PATH_MAX], name[32];
+	char path[LIMIT_LSM_PATH_BYTES], name[32];
 	lsm_tree_file_path(t, f->number, "sst", path, sizeof path);
 	file_name(f->number, "sst", name, sizeof name);
 	struct io_file *io;
@@ -176,6 +176,18 @@ void lsm_tree_readstate_put(struct lsm_tree *t, struct lsm_readstate *rs)
 	rs->v = NULL;
 }
 
+void lsm_tree_wait_bg(struct lsm_tree *t)
+{
+	if (!lsm_bg_is_inline(t->bg)) {
+		pthread_cond_wait(&t->cv, &t->mu);
+		return;
+	}
+	pthread_mutex_unlock(&t->mu);
+	int ran = lsm_bg_run(t->bg, 1);
+	pthread_mutex_lock(&t->mu);
+	ASSERT(ran == 1 || !t->bg_pending); /* a waiting tree is queued, so there is a step to run */
+}
+
 void lsm_tree_set_bg_error(struct lsm_tree *t, int rc)
 {
 	ASSERT(rc < 0);
@@ -193,10 +205,10 @@ void lsm_tree_set_bg_error(struct lsm_tree *t, int rc)
 /* ---- manifest ---------------------------------------------------------------------------------- */
 
 /* Write a new manifest holding v and the counters, then point CURRENT at it. */
-static int write_new_manifest(struct lsm_tree *t, const struct lsm_version *v, uint64_t number,
+int lsm_tree_write_manifest(struct lsm_tree *t, const struct lsm_version *v, uint64_t number,
 			      uint64_t next_file, uint64_t log_number, uint64_t last_seq, uint64_t applied)
 {
-	char path[LSM_PATH_MAX], name[32];
+	char path[LIMIT_LSM_PATH_BYTES], name[32];
 	snprintf(name, sizeof name, "MANIFEST-%06" PRIu64, number);
 	int n = snprintf(path, sizeof path, "%s/%s", t->dir, name);
 	ASSERT(n > 0 && (size_t)n < sizeof path);
@@ -224,7 +236,7 @@ static int write_new_manifest(struct lsm_tree *t, const struct lsm_version *v, u
 		lsm_log_close(&w);
 		goto out;
 	}
-	char cur[LSM_PATH_MAX], body[48];
+	char cur[LIMIT_LSM_PATH_BYTES], body[48];
 	snprintf(cur, sizeof cur, "%s/CURRENT", t->dir);
 	int bn = snprintf(body, sizeof body, "%s\n", name);
 	rc = io_fs_write_atomic(t->fs, cur, body, (size_t)bn);
@@ -234,7 +246,7 @@ static int write_new_manifest(struct lsm_tree *t, const struct lsm_version *v, u
 		goto out;
 	}
 	if (t->manifest.f) {
-		char old[LSM_PATH_MAX];
+		char old[LIMIT_LSM_PATH_BYTES];
 		snprintf(old, sizeof old, "%s/MANIFEST-%06" PRIu64, t->dir, t->manifest_number);
 		lsm_log_close(&t->manifest);
 		lsm_ignore(io_fs_unlink(t->fs, old)); /* best effort: purge removes it otherwise */
@@ -276,7 +288,7 @@ int lsm_tree_log_and_apply(struct lsm_tree *t, struct lsm_edit *e)
 	if (rc)
 		return rc;
 	if (rewrite) {
-		rc = write_new_manifest(t, v, mnum, mnum + 1 > e->next_file ? mnum + 1 : e->next_file,
+		rc = lsm_tree_write_manifest(t, v, mnum, mnum + 1 > e->next_file ? mnum + 1 : e->next_file,
 					e->log_number, e->last_seq, e->applied_index);
 	} else {
 		rc = lsm_edit_encode(e, &rec);
@@ -293,7 +305,7 @@ int lsm_tree_log_and_apply(struct lsm_tree *t, struct lsm_edit *e)
 	t->manifest_last_seq = e->last_seq;
 	t->manifest_applied = e->applied_index;
 	t->log_number = e->log_number;
-	if (t->o.durability == LSM_DURABILITY_APPLIED_INDEX)
+	if (e->applied_index > t->durable_applied) /* flushed data is durable in both modes */
 		t->durable_applied = e->applied_index;
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
@@ -340,7 +352,7 @@ int lsm_table_bounds(struct lsm_sst_builder *b, const struct lsm_frags *fr, stru
 
 static int build_from_mem(struct lsm_tree *t, struct lsm_mem *m, uint64_t number, struct lsm_file **out)
 {
-	char path[LSM_PATH_MAX], name[32];
+	char path[LIMIT_LSM_PATH_BYTES], name[32];
 	lsm_tree_file_path(t, number, "sst", path, sizeof path);
 	file_name(number, "sst", name, sizeof name);
 	struct io_file *f = NULL;
@@ -486,7 +498,7 @@ static int purge_one(void *arg, const char *name)
 	else
 		del = num != c->manifest_number;
 	if (del) {
-		char path[LSM_PATH_MAX];
+		char path[LIMIT_LSM_PATH_BYTES];
 		snprintf(path, sizeof path, "%s/%s", c->t->dir, name);
 		lsm_ignore(io_fs_unlink(c->t->fs, path)); /* a failure leaves garbage for the next purge */
 	}
@@ -621,11 +633,14 @@ struct replay_ctx {
 static int replay_record(void *arg, const unsigned char *p, size_t n, uint64_t off)
 {
 	struct replay_ctx *c = arg;
-	if (n < 20)
-		return lsm_err(ERR_CORRUPT, c->name, off, "short WAL record");
-	uint64_t seq = lsm_get_u64(p), applied = lsm_get_u64(p + 8);
-	uint32_t count = lsm_get_u32(p + 16);
-	struct lsm_batch_iter bi = {p + 20, p + n};
+	uint64_t seq, applied;
+	uint32_t count;
+	size_t body;
+	if (lsm_wal_header_decode(p, n, &seq, &applied, &count, &body))
+		return lsm_err(ERR_CORRUPT, c->name, off, "bad WAL record header");
+	if (count && (seq == 0 || seq + count >= LSM_SEQ_MAX))
+		return lsm_err(ERR_CORRUPT, c->name, off, "bad WAL sequence");
+	struct lsm_batch_iter bi = {p + body, p + n};
 	struct lsm_batch_rec r;
 	int got;
 	uint32_t k = 0;
@@ -650,7 +665,7 @@ static int replay_record(void *arg, const unsigned char *p, size_t n, uint64_t o
 
 static int open_wal(struct lsm_tree *t, uint64_t number)
 {
-	char path[LSM_PATH_MAX], name[32];
+	char path[LIMIT_LSM_PATH_BYTES], name[32];
 	lsm_tree_file_path(t, number, "wal", path, sizeof path);
 	file_name(number, "wal", name, sizeof name);
 	int rc = lsm_log_create(t->fs, path, name, &t->wal);
@@ -662,7 +677,7 @@ static int open_wal(struct lsm_tree *t, uint64_t number)
 
 static int recover(struct lsm_tree *t)
 {
-	char path[LSM_PATH_MAX];
+	char path[LIMIT_LSM_PATH_BYTES];
 	void *cur = NULL;
 	size_t curlen = 0;
 	struct recover_ctx rc_ctx = {.t = t};
@@ -708,7 +723,7 @@ static int recover(struct lsm_tree *t)
 		for (int l = 0; l < LSM_LEVELS; l++) {
 			for (size_t i = 0; i < rc_ctx.v->nfiles[l]; i++) {
 				struct lsm_file *f = rc_ctx.v->files[l][i];
-				char fp[LSM_PATH_MAX], fn[32];
+				char fp[LIMIT_LSM_PATH_BYTES], fn[32];
 				lsm_tree_file_path(t, f->number, "sst", fp, sizeof fp);
 				file_name(f->number, "sst", fn, sizeof fn);
 				if (io_fs_exists(t->fs, fp, NULL) != 0) {
@@ -741,7 +756,7 @@ static int recover(struct lsm_tree *t)
 			goto out;
 		qsort(wl.nums, wl.n, sizeof *wl.nums, u64_cmp);
 		for (size_t i = 0; i < wl.n; i++) {
-			char wp[LSM_PATH_MAX], wn[32];
+			char wp[LIMIT_LSM_PATH_BYTES], wn[32];
 			lsm_tree_file_path(t, wl.nums[i], "wal", wp, sizeof wp);
 			file_name(wl.nums[i], "wal", wn, sizeof wn);
 			struct replay_ctx rp = {t, t->mem, wn};
@@ -753,7 +768,7 @@ static int recover(struct lsm_tree *t)
 	}
 	/* A fresh manifest with the recovered state (bounded size, torn tails gone). */
 	uint64_t mnum = t->next_file++;
-	rc = write_new_manifest(t, t->cur, mnum, t->next_file, t->log_number, t->manifest_last_seq,
+	rc = lsm_tree_write_manifest(t, t->cur, mnum, t->next_file, t->log_number, t->manifest_last_seq,
 				t->manifest_applied);
 	if (rc)
 		goto out;
@@ -763,6 +778,9 @@ static int recover(struct lsm_tree *t)
 		 * log_number to the new WAL). */
 		uint64_t wnum = t->next_file++;
 		rc = open_wal(t, wnum);
+		if (rc)
+			goto out;
+		rc = lsm_mem_freeze(t->mem);
 		if (rc)
 			goto out;
 		t->imm[t->nimm++] = t->mem;
@@ -802,11 +820,8 @@ static void tree_free(struct lsm_tree *t)
 	lsm_log_close(&t->manifest);
 	if (t->wal_open)
 		lsm_log_close(&t->wal);
-	lsm_bytes_free(&t->wal_rec);
 	lsm_bytes_free(&t->manual.lo);
 	lsm_bytes_free(&t->manual.hi);
-	for (int l = 0; l < LSM_LEVELS; l++)
-		lsm_bytes_free(&t->compact_ptr[l]);
 	if (t->own_bg)
 		lsm_bg_free(t->bg);
 	if (t->own_cache)
@@ -903,6 +918,11 @@ static int rotate(struct lsm_tree *t)
 		m->log_number = num;
 	}
 	m->applied_index = t->applied_index;
+	rc = lsm_mem_freeze(t->mem);
+	if (rc) {
+		lsm_mem_unref(m);
+		return rc;
+	}
 	pthread_mutex_lock(&t->mu);
 	ASSERT(t->nimm < LIMIT_LSM_MEMTABLES_MAX);
 	t->imm[t->nimm++] = t->mem;
@@ -913,7 +933,7 @@ static int rotate(struct lsm_tree *t)
 }
 
 /* Make room for a write: rotate a full memtable, stall while the background is behind. */
-static int make_room(struct lsm_tree *t, int force)
+int lsm_tree_make_room(struct lsm_tree *t, int force)
 {
 	uint64_t t0 = 0;
 	int stalled = 0, rc = 0;
@@ -929,8 +949,11 @@ static int make_room(struct lsm_tree *t, int force)
 		int l0_stall = !force && t->cur->nfiles[0] >= t->o.l0_stop_trigger;
 		if (!mem_stall && !l0_stall) {
 			pthread_mutex_unlock(&t->mu);
-			if (full)
+			if (full) {
 				rc = rotate(t);
+				if (rc) /* the WAL or memtable switch is half done: stop writes */
+					lsm_tree_set_bg_error(t, rc);
+			}
 			break;
 		}
 		if (!stalled) {
@@ -948,7 +971,7 @@ static int make_room(struct lsm_tree *t, int force)
 			break;
 		}
 		lsm_bg_schedule(t->bg, t);
-		pthread_cond_wait(&t->cv, &t->mu);
+		lsm_tree_wait_bg(t);
 		pthread_mutex_unlock(&t->mu);
 	}
 	if (stalled && t0)
@@ -970,28 +993,22 @@ int lsm_tree_write(struct lsm_tree *t, const struct lsm_batch *b, const struct l
 	ASSERT(b);
 	if (b->applied_index && b->applied_index < t->applied_index)
 		return ERR_INVAL;
-	int rc = make_room(t, 0);
+	int rc = lsm_tree_make_room(t, 0);
 	if (rc)
 		return rc;
 	uint64_t seq = t->last_seq + 1;
 	ASSERT(seq + b->count < LSM_SEQ_MAX);
 	uint64_t applied = b->applied_index ? b->applied_index : t->applied_index;
 	if (t->o.durability == LSM_DURABILITY_WAL) {
-		rc = lsm_bytes_reserve(&t->wal_rec, 20 + b->len);
-		if (rc)
-			return rc;
-		lsm_put_u64(t->wal_rec.p, seq);
-		lsm_put_u64(t->wal_rec.p + 8, applied);
-		lsm_put_u32(t->wal_rec.p + 16, b->count);
-		if (b->len)
-			memcpy(t->wal_rec.p + 20, b->buf, b->len);
+		unsigned char hdr[LSM_WAL_HEADER_MAX];
+		size_t hn = lsm_wal_header_encode(hdr, seq, applied, b->count);
 		int sync = wo && wo->sync;
-		rc = lsm_log_append(&t->wal, t->wal_rec.p, 20 + b->len, sync);
+		rc = lsm_log_append2(&t->wal, hdr, hn, b->buf, b->len, sync);
 		if (rc) {
 			lsm_tree_set_bg_error(t, rc); /* the WAL's state is unknown now */
 			return rc;
 		}
-		t->st_wal_bytes += 36 + b->len;
+		t->st_wal_bytes += 16 + hn + b->len;
 		if (sync) {
 			pthread_mutex_lock(&t->mu);
 			t->durable_applied = applied;
@@ -1047,12 +1064,11 @@ int lsm_tree_get(struct lsm_tree *t, const struct lsm_read_options *ro, const vo
 	for (size_t i = 0; i < rs.nmems && !found; i++) {
 		struct lsm_mem *m = rs.mems[i];
 		if (lsm_mem_tomb_count(m)) {
-			struct lsm_frags *fr;
-			rc = lsm_mem_frags(m, &fr);
-			if (rc)
+			uint64_t s = lsm_mem_tomb_max_seq(m, key, klen, snap);
+			if (s == UINT64_MAX) {
+				rc = ERR_NOMEM;
 				goto out;
-			uint64_t s = lsm_frags_max_seq(fr, key, klen, snap);
-			lsm_frags_unref(fr);
+			}
 			if (s > max_rt)
 				max_rt = s;
 		}
@@ -1140,162 +1156,6 @@ void lsm_tree_snapshot_release(struct lsm_tree *t, struct lsm_snapshot *s)
 uint64_t lsm_snapshot_seq(const struct lsm_snapshot *s) { return s->seq; }
 uint64_t lsm_snapshot_applied_index(const struct lsm_snapshot *s) { return s->applied_index; }
 
-/* ---- maintenance ------------------------------------------------------------------------------- */
-
-int lsm_tree_flush(struct lsm_tree *t, int wait)
-{
-	int need = t->mem->entries > 0 || t->mem->applied_index > lsm_tree_durable_applied_index(t);
-	int rc = 0;
-	if (need && t->o.durability == LSM_DURABILITY_WAL && t->mem->entries == 0)
-		need = 0; /* only an index move, and the WAL already holds it */
-	if (need)
-		rc = make_room(t, 1);
-	if (rc || !wait)
-		return rc;
-	pthread_mutex_lock(&t->mu);
-	while (t->nimm > 0 && !t->bg_error) {
-		lsm_bg_schedule(t->bg, t);
-		pthread_cond_wait(&t->cv, &t->mu);
-	}
-	rc = t->bg_error;
-	pthread_mutex_unlock(&t->mu);
-	return rc;
-}
-
-int lsm_tree_wait_idle(struct lsm_tree *t)
-{
-	pthread_mutex_lock(&t->mu);
-	lsm_bg_schedule(t->bg, t);
-	while (t->bg_pending && !t->bg_error)
-		pthread_cond_wait(&t->cv, &t->mu);
-	int rc = t->bg_error;
-	pthread_mutex_unlock(&t->mu);
-	return rc;
-}
-
-int lsm_tree_compact_range(struct lsm_tree *t, const void *lower, size_t lower_len, const void *upper,
-			   size_t upper_len)
-{
-	int rc = lsm_tree_flush(t, 1);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&t->mu);
-	struct lsm_manual *m = &t->manual;
-	ASSERT(!m->active);
-	m->has_lo = lower != NULL;
-	m->has_hi = upper != NULL;
-	rc = 0;
-	if (lower)
-		rc = lsm_bytes_set(&m->lo, lower, lower_len);
-	if (!rc && upper)
-		rc = lsm_bytes_set(&m->hi, upper, upper_len);
-	if (rc) {
-		pthread_mutex_unlock(&t->mu);
-		return rc;
-	}
-	m->active = 1;
-	m->done = 0;
-	m->rc = 0;
-	m->level = 0;
-	m->last_level = -1; /* decided by the background thread */
-	lsm_bg_schedule(t->bg, t);
-	while (!m->done && !t->bg_error) {
-		lsm_bg_schedule(t->bg, t);
-		pthread_cond_wait(&t->cv, &t->mu);
-	}
-	rc = m->rc ? m->rc : t->bg_error;
-	m->active = 0;
-	pthread_mutex_unlock(&t->mu);
-	return rc;
-}
-
-int lsm_tree_checkpoint(struct lsm_tree *t, const char *dir, uint64_t *applied_index)
-{
-	int rc = lsm_tree_flush(t, 1);
-	if (rc)
-		return rc;
-	if (strlen(dir) + 32 >= LIMIT_PATH_BYTES)
-		return ERR_INVAL;
-	if (io_fs_exists(t->fs, dir, NULL) == 0)
-		return ERR_EXISTS;
-	rc = io_fs_mkdir_all(t->fs, dir);
-	if (rc)
-		return lsm_err(rc, dir, 0, "cannot create checkpoint directory");
-	pthread_mutex_lock(&t->mu);
-	struct lsm_version *v = t->cur;
-	lsm_version_ref(v);
-	uint64_t applied = t->manifest_applied, last_seq = t->manifest_last_seq, next_file = t->next_file;
-	pthread_mutex_unlock(&t->mu);
-	for (int l = 0; l < LSM_LEVELS && !rc; l++) {
-		for (size_t i = 0; i < v->nfiles[l] && !rc; i++) {
-			char from[LSM_PATH_MAX], to[LSM_PATH_MAX];
-			lsm_tree_file_path(t, v->files[l][i]->number, "sst", from, sizeof from);
-			snprintf(to, sizeof to, "%s/%06" PRIu64 ".sst", dir, v->files[l][i]->number);
-			rc = io_fs_link(t->fs, from, to);
-			if (rc)
-				rc = lsm_err(rc, to, 0, "cannot link table into checkpoint");
-		}
-	}
-	if (!rc) {
-		/* Write the checkpoint's manifest with a tree object pointed at the new directory. */
-		struct lsm_tree tmp;
-		memset(&tmp, 0, sizeof tmp);
-		snprintf(tmp.dir, sizeof tmp.dir, "%s", dir);
-		tmp.fs = t->fs;
-		rc = write_new_manifest(&tmp, v, next_file, next_file + 1, 0, last_seq, applied);
-		lsm_log_close(&tmp.manifest);
-	}
-	if (!rc)
-		rc = io_fs_sync_dir(t->fs, dir);
-	lsm_tree_version_unref(t, v);
-	if (!rc && applied_index)
-		*applied_index = applied;
-	return rc;
-}
-
-void lsm_tree_stats(struct lsm_tree *t, struct lsm_stats *s)
-{
-	memset(s, 0, sizeof *s);
-	pthread_mutex_lock(&t->mu);
-	s->last_seq = t->last_seq;
-	s->applied_index = t->applied_index;
-	s->durable_applied_index = t->durable_applied;
-	s->memtable_bytes = lsm_mem_bytes(t->mem);
-	s->immutable_memtables = (uint32_t)t->nimm;
-	for (int l = 0; l < LSM_LEVELS; l++) {
-		s->level_files[l] = (uint32_t)t->cur->nfiles[l];
-		s->level_bytes[l] = lsm_version_level_bytes(t->cur, l);
-		s->table_bytes += s->level_bytes[l];
-	}
-	s->live_snapshots = t->nsnaps;
-	s->bg_error = t->bg_error;
-	pthread_mutex_unlock(&t->mu);
-	s->user_bytes_written = t->st_user_bytes;
-	s->wal_bytes_written = t->st_wal_bytes;
-	s->flush_bytes_written = __atomic_load_n(&t->st_flush_bytes, __ATOMIC_RELAXED);
-	s->compaction_bytes_written = __atomic_load_n(&t->st_comp_bytes, __ATOMIC_RELAXED);
-	s->compaction_bytes_read = __atomic_load_n(&t->st_comp_read, __ATOMIC_RELAXED);
-	s->flushes = __atomic_load_n(&t->st_flushes, __ATOMIC_RELAXED);
-	s->compactions = __atomic_load_n(&t->st_compactions, __ATOMIC_RELAXED);
-	s->stall_count = t->st_stall_count;
-	s->stall_ns = t->st_stall_ns;
-	s->stall_memtable_count = t->st_stall_mem;
-	s->stall_l0_count = t->st_stall_l0;
-	s->cache_hits = t->st_cache_hits;
-	s->cache_misses = t->st_cache_misses;
-	s->cache_used_bytes = lsm_cache_used_bytes(t->cache);
-}
-
-int lsm_tree_bg_error(struct lsm_tree *t, struct lsm_error *out)
-{
-	pthread_mutex_lock(&t->mu);
-	int rc = t->bg_error;
-	if (out)
-		*out = t->bg_err;
-	pthread_mutex_unlock(&t->mu);
-	return rc;
-}
-
 /* ---- close ------------------------------------------------------------------------------------- */
 
 static void wait_bg_done(struct lsm_tree *t)
@@ -1303,7 +1163,7 @@ static void wait_bg_done(struct lsm_tree *t)
 	pthread_mutex_lock(&t->mu);
 	t->closing = 1;
 	while (t->bg_pending)
-		pthread_cond_wait(&t->cv, &t->mu);
+		lsm_tree_wait_bg(t);
 	pthread_mutex_unlock(&t->mu);
 }
 

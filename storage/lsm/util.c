@@ -8,6 +8,7 @@
  */
 #include "storage/lsm/lsm_int.h"
 #include "storage/lsm/lsm_batch.h"
+#include "storage/lsm/lsm_log.h"
 #include "core/limits.h"
 
 #include <stdarg.h>
@@ -228,4 +229,26 @@ int lsm_batch_iter_next(struct lsm_batch_iter *it, struct lsm_batch_rec *r)
 	}
 	it->p = p;
 	return 1;
+}
+
+size_t lsm_wal_header_encode(unsigned char *p, uint64_t seq, uint64_t applied, uint32_t count)
+{
+	size_t n = lsm_put_varint(p, seq);
+	n += lsm_put_varint(p + n, applied);
+	n += lsm_put_varint(p + n, count);
+	ASSERT(n <= LSM_WAL_HEADER_MAX);
+	return n;
+}
+
+int lsm_wal_header_decode(const unsigned char *p, size_t n, uint64_t *seq, uint64_t *applied, uint32_t *count,
+			  size_t *body_off)
+{
+	const unsigned char *q = p, *end = p + n;
+	uint64_t c;
+	if (lsm_get_varint(&q, end, seq) || lsm_get_varint(&q, end, applied) || lsm_get_varint(&q, end, &c) ||
+	    c > UINT32_MAX || *seq >= LSM_SEQ_MAX)
+		return ERR_CORRUPT;
+	*count = (uint32_t)c;
+	*body_off = (size_t)(q - p);
+	return 0;
 }

@@ -147,8 +147,10 @@ int lsm_edit_decode(const unsigned char *p, size_t n, struct lsm_edit *e)
 	int rc = 0;
 	while (p < end && !rc) {
 		uint64_t tag, a, b;
-		if (lsm_get_varint(&p, end, &tag))
-			return ERR_CORRUPT;
+		if (lsm_get_varint(&p, end, &tag)) {
+			rc = ERR_CORRUPT;
+			break;
+		}
 		switch (tag) {
 		case 1:
 			rc = lsm_get_varint(&p, end, &e->log_number);

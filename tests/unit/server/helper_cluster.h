@@ -35,6 +35,8 @@ struct cl_node {
 	uint64_t id;
 	struct io_fs *fs;
 	struct host *h;
+	struct reactor *r; /* opt.reactors */
+	char dir[256];
 	uint64_t incarnation;
 	uint64_t frames_out; /* frames this node sent (all time) */
 	uint64_t bytes_out;
@@ -47,6 +49,9 @@ struct cl_options {
 	uint64_t memtable_bytes;
 	uint32_t groups_max;
 	int auto_tables;           /* catalogue changes create/remove replicas on every node */
+	int reactors;              /* real disk under a temp dir, each host attached to a reactor
+				    * (REGATTA_IO_BACKEND picks the backend); crashes are process
+				    * crashes only (the page cache survives) */
 };
 
 struct cluster {
@@ -61,8 +66,11 @@ struct cluster {
 	uint64_t seq;
 	int cut[CL_NODES_MAX][CL_NODES_MAX]; /* 1: frames from i to j are lost */
 	int isolated[CL_NODES_MAX];          /* cl_isolate: left out of leader agreement */
+	int may_fail[CL_NODES_MAX];          /* a fault is injected there: a fatal host is expected */
 	uint64_t frames_delivered;
 	uint64_t snapshots_taken, snapshots_installed; /* of hosts already stopped or crashed */
+	char root[128]; /* opt.reactors: the temp directory */
+	uint64_t reconciled_creates, reconciled_removes; /* auto_tables: fixed up at start */
 };
 
 /* Snapshots taken / installed by all nodes, over all their lives. */

@@ -95,7 +95,7 @@ Test(engine_basic, leader_transfer_and_status)
 	cr_assert_eq(cl_put(&c, (uint32_t)l, T1, "b", "2", 200, &r), 0, "the old leader forwards");
 	struct host_table_status st;
 	cr_assert_eq(host_table_status(cl_host(&c, to), T1, &st), 0);
-	cr_assert_eq(st.role, 4);
+	cr_assert_eq(st.role, HOST_ROLE_LEADER);
 	cr_assert_eq(st.leader, to + 1);
 	cr_assert_geq(st.commit, r.index);
 	cr_assert_geq(st.applied, r.index);

@@ -181,3 +181,49 @@ Test(engine_snapshot, node_far_behind_catches_up_by_snapshot)
 	cr_assert_eq(keys, 2600);
 	cl_fini(&c);
 }
+
+/* The lagging node's disk fails at the k-th operation after it reconnects (sticky, like a dying
+ * disk), anywhere in its catch-up: log appends, chunk staging, unpacking, the REPLICA switch,
+ * the log reset. Then it loses power, its disk recovers, and it restarts: it must come back to
+ * a consistent state and converge, whatever k was. */
+Test(engine_snapshot, disk_failure_anywhere_in_catch_up_then_restart)
+{
+	uint64_t base = cl_seed("disk_failure_anywhere_in_catch_up_then_restart");
+	uint64_t failed_points = 0, installs_before_fault = 0;
+	for (uint64_t k = 0; k < 80; k += 2) {
+		struct cl_options o = {.memtable_bytes = 16u << 10, .snapshot_log_bytes = 8u << 10};
+		struct cluster c;
+		cl_init(&c, 3, base + k, &o);
+		cl_create_table(&c, T1);
+		int l = cl_wait_leader(&c, T1, 500);
+		cr_assert_geq(l, 0);
+		uint32_t lag = (uint32_t)(l + 1) % 3;
+		put_range(&c, 0, 20);
+		cl_isolate(&c, lag, 1);
+		put_range(&c, 20, 400);
+		c.may_fail[lag] = 1;
+		io_fs_sim_fault_after(c.nodes[lag].fs, k, ERR_IO, 1);
+		cl_isolate(&c, lag, 0);
+		cl_run(&c, 200);
+		struct host_stats hs;
+		host_stats(cl_host(&c, lag), &hs);
+		struct host_table_status st;
+		int broke = hs.fatal != 0 || (host_table_status(cl_host(&c, lag), T1, &st) == 0 && st.error != 0);
+		failed_points += broke ? 1u : 0u;
+		installs_before_fault += hs.snapshots_installed;
+		cl_crash(&c, lag);
+		io_fs_sim_fault_clear(c.nodes[lag].fs);
+		c.may_fail[lag] = 0;
+		cl_start(&c, lag);
+		put_range(&c, 400, 410);
+		cr_assert_eq(cl_wait_converged(&c, T1, 3000), 0, "k=%" PRIu64 ": no convergence (seed %" PRIu64 ")",
+			     k, c.seed);
+		uint64_t d, keys;
+		cr_assert_eq(cl_table_digest(&c, lag, T1, &d, &keys), 0);
+		cr_assert_eq(keys, 410, "k=%" PRIu64, k);
+		cl_fini(&c);
+	}
+	fprintf(stderr, "disk failures: %" PRIu64 " of 40 fault points broke the node before its restart, "
+		"%" PRIu64 " installs completed before a fault\n", failed_points, installs_before_fault);
+	cr_assert_gt(failed_points, 20, "most fault points must hit the catch-up");
+}

@@ -227,3 +227,136 @@ Test(lsm_basic, wal_mode_recovers_unflushed_writes)
 	cr_assert_str_eq(got, "1");
 	cr_assert_eq(lsm_tree_applied_index(t), 42);
 }
+
+Test(lsm_shared, trees_of_a_core_share_cache_and_background_thread)
+{
+	struct io_fs *sfs = io_fs_sim_new(11);
+	struct lsm_cache *cache;
+	struct lsm_bg *bg;
+	cr_assert_eq(lsm_cache_new(32 << 10, &cache), 0);
+	cr_assert_eq(lsm_bg_new(&bg), 0);
+	struct lsm_options o;
+	hl_small_options(&o, sfs);
+	o.cache = cache;
+	o.bg = bg;
+	struct lsm_tree *tr[3];
+	char dir[32], k[32], v[32], got[32];
+	for (int i = 0; i < 3; i++) {
+		snprintf(dir, sizeof dir, "/tables/%d", i);
+		cr_assert_eq(lsm_tree_open(dir, &o, &tr[i]), 0);
+	}
+	for (uint64_t n = 0; n < 3000; n++) {
+		hl_key(k, sizeof k, n);
+		snprintf(v, sizeof v, "t%llu-%llu", (unsigned long long)(n % 3), (unsigned long long)n);
+		cr_assert_eq(hl_put(tr[n % 3], k, v, n / 3 + 1), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(lsm_tree_wait_idle(tr[i]), 0);
+	cr_assert_leq(lsm_cache_used_bytes(cache), (32u << 10) + 4096u * 3); /* a few pinned blocks at most */
+	for (uint64_t n = 0; n < 3000; n += 7) {
+		hl_key(k, sizeof k, n);
+		snprintf(v, sizeof v, "t%llu-%llu", (unsigned long long)(n % 3), (unsigned long long)n);
+		cr_assert_eq(hl_get(tr[n % 3], NULL, k, got, sizeof got), 0);
+		cr_assert_str_eq(got, v);
+		cr_assert_eq(hl_get(tr[(n + 1) % 3], NULL, k, got, sizeof got), ERR_NOTFOUND);
+	}
+	struct lsm_stats st;
+	lsm_tree_stats(tr[0], &st);
+	cr_assert_eq(st.applied_index, 1000);
+	cr_assert_gt(st.cache_hits + st.cache_misses, 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(lsm_tree_close(tr[i]), 0);
+	lsm_bg_free(bg);
+	lsm_cache_free(cache);
+	io_fs_sim_free(sfs);
+}
+
+Test(lsm_shared, big_values_and_limits)
+{
+	struct io_fs *sfs = io_fs_sim_new(12);
+	struct lsm_options o;
+	hl_small_options(&o, sfs);
+	struct lsm_tree *tr;
+	cr_assert_eq(lsm_tree_open("/big", &o, &tr), 0);
+	static unsigned char big[2u << 20];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (unsigned char)(i * 31 + 7);
+	static char key[1024];
+	memset(key, 'k', sizeof key);
+	struct lsm_batch b;
+	lsm_batch_init(&b);
+	cr_assert_eq(lsm_batch_put(&b, key, sizeof key, big, sizeof big), 0);
+	cr_assert_eq(lsm_batch_put(&b, key, sizeof key + 1, "x", 1), ERR_TOOBIG);
+	cr_assert_eq(lsm_batch_put(&b, "a", 1, big, sizeof big + 1), ERR_TOOBIG);
+	cr_assert_eq(lsm_batch_put(&b, "", 0, "x", 1), ERR_INVAL);
+	cr_assert_eq(lsm_tree_write(tr, &b, NULL), 0);
+	lsm_batch_deinit(&b);
+	for (int pass = 0; pass < 2; pass++) {
+		struct lsm_buf v;
+		lsm_buf_init(&v);
+		cr_assert_eq(lsm_tree_get(tr, NULL, key, sizeof key, &v), 0);
+		cr_assert_eq(v.len, sizeof big);
+		cr_assert(memcmp(v.data, big, sizeof big) == 0);
+		lsm_buf_deinit(&v);
+		cr_assert_eq(lsm_tree_flush(tr, 1), 0);
+	}
+	cr_assert_eq(lsm_tree_close(tr), 0);
+	io_fs_sim_free(sfs);
+}
+
+Test(lsm_basic, sequential_load_moves_tables_down)
+{
+	char k[32], v[32], got[32];
+	for (uint64_t i = 0; i < 6000; i++) {
+		hl_key(k, sizeof k, i);
+		snprintf(v, sizeof v, "v%llu", (unsigned long long)i);
+		cr_assert_eq(hl_put(t, k, v, i + 1), 0);
+	}
+	cr_assert_eq(lsm_tree_wait_idle(t), 0);
+	struct lsm_stats st;
+	lsm_tree_stats(t, &st);
+	cr_assert_gt(st.flushes, 3);
+	uint64_t deeper = 0;
+	for (int l = 1; l < LSM_LEVELS; l++)
+		deeper += st.level_files[l];
+	cr_assert_gt(deeper, 0);
+	for (int round = 0; round < 2; round++) {
+		for (uint64_t i = 0; i < 6000; i += 13) {
+			hl_key(k, sizeof k, i);
+			snprintf(v, sizeof v, "v%llu", (unsigned long long)i);
+			cr_assert_eq(hl_get(t, NULL, k, got, sizeof got), 0);
+			cr_assert_str_eq(got, v);
+		}
+		uint64_t n;
+		cr_assert_eq(lsm_tree_count(t, NULL, NULL, 0, NULL, 0, &n), 0);
+		cr_assert_eq(n, 6000);
+		cr_assert_eq(lsm_tree_close(t), 0);
+		cr_assert_eq(lsm_tree_open("/db", &opt, &t), 0);
+	}
+}
+
+Test(lsm_basic, checkpoint_survives_a_crash)
+{
+	char k[32];
+	for (uint64_t i = 0; i < 800; i++) {
+		hl_key(k, sizeof k, i);
+		cr_assert_eq(hl_put(t, k, "v", i + 1), 0);
+	}
+	cr_assert_eq(hl_del_range(t, "key00000100", "key00000200", 801), 0);
+	uint64_t idx = 0;
+	cr_assert_eq(lsm_tree_checkpoint(t, "/ckpt/two", &idx), 0);
+	cr_assert_eq(idx, 801);
+	io_fs_sim_crash(fs); /* everything the checkpoint needs was synced */
+	lsm_tree_close_noflush(t);
+	t = NULL;
+	struct lsm_tree *c;
+	cr_assert_eq(lsm_tree_open("/ckpt/two", &opt, &c), 0);
+	cr_assert_eq(lsm_tree_applied_index(c), 801);
+	uint64_t n;
+	cr_assert_eq(lsm_tree_count(c, NULL, NULL, 0, NULL, 0, &n), 0);
+	cr_assert_eq(n, 700);
+	cr_assert_eq(lsm_tree_close(c), 0);
+	/* The source tree recovers to at least the checkpoint's index (it was flushed). */
+	cr_assert_eq(lsm_tree_open("/db", &opt, &t), 0);
+	cr_assert_geq(lsm_tree_applied_index(t), 801);
+}
