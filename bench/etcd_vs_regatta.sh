@@ -201,7 +201,7 @@ start_regatta() { # n
 		[ -n "$members" ] && extra+=(--raft.initial-members "$members")
 		"${SERVER_PIN[@]}" "$REGATTA" leader --data-dir "$d/data" --cores "$REGATTA_CORES" \
 			--raft.node-id "$i" --raft.address "127.0.0.1:$rp" --api.address "http://127.0.0.1:$ap" \
-			--log-level warn "${extra[@]}" >"$d/log" 2>&1 &
+			--rest.address "" --log-level warn "${extra[@]}" >"$d/log" 2>&1 &
 		PIDS+=($!)
 		EPS+="${EPS:+,}127.0.0.1:$ap"
 	done

@@ -103,6 +103,25 @@
 #define LIMIT_ENGINE_CONF_SCAN_BYTES (256u << 20) /* log bytes read at restart looking for membership
 					     * entries after the snapshot (bounded by snapshot_log_bytes) */
 
+/* server/rest (the REST port: /healthz, /readyz, /metrics; served by core 0 only) */
+#define LIMIT_REST_CONNECTIONS 256          /* open REST connections: probes, Prometheus, curl; over
+					     * it a new socket is closed at once */
+#define LIMIT_REST_URL_BYTES 2048           /* request target; our paths are short (414 beyond) */
+#define LIMIT_REST_HEAD_BYTES (16u << 10)   /* request target + header names and values (431 beyond) */
+#define LIMIT_REST_HEADERS 64               /* header fields in one request (431 beyond) */
+#define LIMIT_REST_BODY_BYTES 4096          /* GET/HEAD bodies are read and ignored; more is 413 */
+#define LIMIT_REST_RECV_BYTES (16u << 10)   /* per-connection read buffer (pipelined bytes wait here) */
+#define LIMIT_REST_REQUEST_TIMEOUT_MS 10000 /* a started request must arrive in full (slow senders) */
+#define LIMIT_REST_IDLE_TIMEOUT_MS 120000   /* keep-alive with no request: above common scrape periods */
+#define LIMIT_REST_SEND_TIMEOUT_MS 30000    /* a response must be taken by the reader within this */
+#define LIMIT_REST_GATHER_TIMEOUT_MS 2000   /* every core must answer the walk: else 503 naming it */
+#define LIMIT_REST_GATHERS_MAX 16           /* walks over the cores in flight; each carries ~120 bytes
+					     * per replica (1.2 MiB at LIMIT_TABLES_MAX): beyond, 503 */
+#define LIMIT_REST_RESPONSE_BYTES (64u << 20) /* /metrics text: ~1 KiB per table at LIMIT_TABLES_MAX
+					     * tables is 10 MiB; beyond is a bug (500) */
+_Static_assert(LIMIT_REST_URL_BYTES <= LIMIT_REST_HEAD_BYTES, "the target is counted in the head");
+_Static_assert(LIMIT_REST_HEAD_BYTES <= (80u << 10), "within http_parser's own header limit (80 KiB)");
+
 /* ---- storage: raft log (storage/raftlog) --------------------------------------------------- */
 #define LIMIT_RAFTLOG_SEGMENT_BYTES (64u << 20) /* roll size: rolls (create + dir fsync) stay rare,
 						   retention frees space in 64 MiB steps */

@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   liburing-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libnghttp2-dev libssl-dev
   libxxhash-dev zlib1g-dev libsnappy-dev libcjson-dev
+  libhttp-parser-dev  # HTTP/1.1 request parser for the REST port (server/rest)
   # tests: unit framework, fuzzing (clang + libFuzzer runtime), outside clients and peers
   libcriterion-dev clang libclang-rt-14-dev openssl procps
   python3 python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc

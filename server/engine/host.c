@@ -635,6 +635,15 @@ void host_stats(struct host *h, struct host_stats *out)
 	out->fatal = h->fatal;
 }
 
+void host_log_stats(struct host *h, struct raftlog_stats *out)
+{
+	ASSERT(h != NULL && out != NULL);
+	if (h->log)
+		raftlog_stats(h->log, out);
+	else
+		memset(out, 0, sizeof *out);
+}
+
 /* ---- time, frames, turns ------------------------------------------------------------------ */
 
 /* The core's trees share one memtable budget (the idea of RocksDB's write-buffer manager):

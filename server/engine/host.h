@@ -249,4 +249,8 @@ struct host_stats {
 
 void host_stats(struct host *h, struct host_stats *out);
 
+/* The core's Raft log counters (group commits, bytes, segments): storage/raftlog.h. */
+struct raftlog_stats;
+void host_log_stats(struct host *h, struct raftlog_stats *out);
+
 #endif

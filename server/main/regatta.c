@@ -31,6 +31,8 @@ static const char USAGE[] =
 	"  --api.address URL              client API (default http://:8443)\n"
 	"  --api.cert-filename F --api.key-filename F   certificate for an https API address\n"
 	"  --api.ca-filename F --api.client-cert-auth   require client certificates\n"
+	"  --rest.address URL             REST port: /healthz, /readyz, /metrics (default http://:8079;\n"
+	"                                 empty turns it off; plain http only)\n"
 	"  --tables.token T               bearer token required by Tables.Create/Delete\n"
 	"  --maintenance.token T          bearer token for the maintenance API\n"
 	"  --storage.block-cache-size N   LSM block cache of the node, split across cores (64MiB)\n"

@@ -150,6 +150,7 @@ int node_config_parse(struct node_config *c, int argc, char **argv, char *err, s
 	c->block_cache_bytes = 64u << 20;
 	c->memtable_budget_bytes = 64u << 20;
 	snprintf(c->api_url, sizeof c->api_url, "http://:8443");
+	snprintf(c->rest_url, sizeof c->rest_url, "http://:8079");
 	snprintf(c->cluster_name, sizeof c->cluster_name, "regatta");
 	const char *members = NULL;
 	for (int i = 0; i < argc; i++) {
@@ -244,6 +245,9 @@ int node_config_parse(struct node_config *c, int argc, char **argv, char *err, s
 			c->api_ca = v;
 		} else if (!strcmp(a, "--api.client-cert-auth")) {
 			c->api_client_cert_auth = 1;
+		} else if (!strcmp(a, "--rest.address")) {
+			VAL();
+			snprintf(c->rest_url, sizeof c->rest_url, "%s", v);
 		} else if (!strcmp(a, "--tables.token")) {
 			VAL();
 			c->tables_token = v;
@@ -292,6 +296,15 @@ int node_config_parse(struct node_config *c, int argc, char **argv, char *err, s
 		snprintf(c->raft_listen, sizeof c->raft_listen, "%s", c->raft_addr);
 	if (node_parse_url(c->api_url, c->api_listen, sizeof c->api_listen, &c->api_tls))
 		return bad(err, len, "--api.address '%s' must be http://host:port or https://host:port", c->api_url);
+	if (c->rest_url[0]) {
+		int rest_tls = 0;
+		if (node_parse_url(c->rest_url, c->rest_listen, sizeof c->rest_listen, &rest_tls))
+			return bad(err, len, "--rest.address '%s' must be http://host:port (or empty to turn it off)",
+				   c->rest_url);
+		if (rest_tls)
+			return bad(err, len, "--rest.address '%s': the REST port speaks plain http only (put TLS in "
+				   "front of it, or use http://)", c->rest_url);
+	}
 	if (c->api_tls && (!c->api_cert || !c->api_key))
 		return bad(err, len, "https --api.address needs --api.cert-filename and --api.key-filename");
 	if (c->api_client_cert_auth && !c->api_ca)

@@ -15,6 +15,8 @@
  *   --api.address URL            client API (default http://:8443; https:// needs cert and key)
  *   --api.cert-filename F --api.key-filename F  server certificate for https
  *   --api.ca-filename F --api.client-cert-auth  require client certificates (mTLS)
+ *   --rest.address URL           REST port: /healthz, /readyz, /metrics (default http://:8079;
+ *                                an empty value turns it off; plain http only)
  *   --tables.token T             bearer token required by Tables.Create/Delete
  *   --maintenance.token T        bearer token for the maintenance API
  *   --storage.block-cache-size N  LSM block cache for the whole node, split across cores (64 MiB)
@@ -57,6 +59,8 @@ struct node_config {
 	int api_tls;
 	const char *api_cert, *api_key, *api_ca;
 	int api_client_cert_auth;
+	char rest_url[NODE_ADDR_BYTES];    /* as given; "" = no REST port */
+	char rest_listen[NODE_ADDR_BYTES]; /* host:port to bind, "" when off */
 	const char *raft_cert, *raft_key, *raft_ca;
 	const char *tables_token;
 	const char *maintenance_token;

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/prng.h"
 #include "proto/internal/v1/internal.pb-c.h"
+#include "server/rest/rest.h"
 #include "server/version.h"
 
 #include <pthread.h>
@@ -409,6 +410,15 @@ static int core_start(struct core_ctx *cc)
 		LOG_ERROR("cannot listen for Raft on %s: %s", n->cfg.raft_listen, err_str(rc));
 		return rc;
 	}
+	/* The REST port (health, metrics): core 0 only, see server/rest/rest.h. */
+	if (cc->core == 0 && n->cfg.rest_listen[0]) {
+		rc = rest_server_start(cc, n->cfg.rest_listen, &cc->rest);
+		if (rc) {
+			LOG_ERROR("cannot listen for REST on %s: %s (--rest.address; empty turns it off)",
+				  n->cfg.rest_listen, rc == ERR_EXISTS ? "the port is in use" : err_str(rc));
+			return rc;
+		}
+	}
 	peers_start(cc);
 	memset(&cc->tick_op, 0, sizeof cc->tick_op);
 	cc->tick_op.cb = tick_cb;
@@ -450,6 +460,9 @@ static void core_close(struct core_ctx *cc)
 	if (cc->raft_srv)
 		transport_server_free(cc->raft_srv);
 	cc->api_srv = cc->raft_srv = NULL;
+	if (cc->rest)
+		rest_server_free(cc->rest);
+	cc->rest = NULL;
 	api_core_stop(cc);
 	if (cc->host) {
 		host_detach(cc->host);
@@ -463,7 +476,8 @@ static void drain_cb(struct io_op *op)
 {
 	struct core_ctx *cc = op->ctx;
 	int idle = (!cc->api_srv || transport_server_idle(cc->api_srv)) &&
-		   (!cc->raft_srv || transport_server_idle(cc->raft_srv));
+		   (!cc->raft_srv || transport_server_idle(cc->raft_srv)) &&
+		   (!cc->rest || rest_server_idle(cc->rest));
 	if (idle || reactor_now_ns(cc->r) >= cc->drain_deadline_ns) {
 		core_close(cc);
 		return;
@@ -488,6 +502,8 @@ void node_core_shutdown(struct core_ctx *cc, void *arg)
 		transport_server_shutdown(cc->api_srv);
 	if (cc->raft_srv)
 		transport_server_shutdown(cc->raft_srv);
+	if (cc->rest)
+		rest_server_shutdown(cc->rest);
 	cc->drain_deadline_ns = reactor_now_ns(cc->r) + 1000ull * 1000000ull;
 	memset(&cc->drain_op, 0, sizeof cc->drain_op);
 	cc->drain_op.cb = drain_cb;
@@ -613,8 +629,9 @@ int node_run(const struct node_config *cfg)
 		LOG_ERROR("cannot start %d cores", n->cores);
 		goto out;
 	}
-	LOG_INFO("regatta %s leader node %llu: %d cores, API %s, Raft %s, data %s", regatta_version(),
-		 (unsigned long long)cfg->node_id, n->cores, cfg->api_url, cfg->raft_addr, cfg->data_dir);
+	LOG_INFO("regatta %s leader node %llu: %d cores, API %s, Raft %s, REST %s, data %s", regatta_version(),
+		 (unsigned long long)cfg->node_id, n->cores, cfg->api_url, cfg->raft_addr,
+		 cfg->rest_listen[0] ? cfg->rest_url : "off", cfg->data_dir);
 	/* Wait for a signal, or for a core to stop the runtime on a fatal error. */
 	for (;;) {
 		struct timespec ts = {0, 200000000};

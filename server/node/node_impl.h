@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct core_ctx;
+struct rest_server;
 
 /* One table as a core knows it (its copy of the catalogue). */
 struct table_ref {
@@ -81,6 +82,7 @@ struct core_ctx {
 	int registered; /* this node's NodeAddress was committed */
 	uint64_t register_retry_ns;
 	struct api_iter *iters; /* active IterateRange streams on this core (their snapshots) */
+	struct rest_server *rest; /* core 0 only: the REST port (server/rest/rest.h), or NULL */
 };
 
 /* The calling core's context (asserts it is a runtime thread). */

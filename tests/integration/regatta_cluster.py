@@ -66,6 +66,7 @@ class Node:
         self.id = node_id
         self.api_port = free_port()
         self.raft_port = free_port()
+        self.rest_port = free_port()
         self.data_dir = os.path.join(cluster.work, "node%d" % node_id)
         self.log_path = os.path.join(cluster.work, "node%d.log" % node_id)
         self.proc = None
@@ -73,6 +74,10 @@ class Node:
     @property
     def api(self):
         return "127.0.0.1:%d" % self.api_port
+
+    @property
+    def rest(self):
+        return "127.0.0.1:%d" % self.rest_port
 
     def start(self):
         c = self.cluster
@@ -83,6 +88,7 @@ class Node:
                 "--raft.address", "127.0.0.1:%d" % self.raft_port,
                 "--raft.initial-members", c.members(),
                 "--api.address", "%s://127.0.0.1:%d" % ("https" if c.api_tls else "http", self.api_port),
+                "--rest.address", "http://127.0.0.1:%d" % self.rest_port,
                 "--dev-mode"] + list(c.extra_args)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, env=c.env)

@@ -207,7 +207,7 @@ def regatta_part(b, tmp, build):
     log = open(os.path.join(tmp, "regatta.log"), "w")
     proc = subprocess.Popen([exe, "leader", "--data-dir", os.path.join(tmp, "regatta"),
                              "--cores", "1", "--api.address", f"http://127.0.0.1:{api}",
-                             "--raft.address", f"127.0.0.1:{raft}"],
+                             "--raft.address", f"127.0.0.1:{raft}", "--rest.address", ""],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         check(wait_port(api, proc), "regatta leader did not start (see its log)")
