@@ -325,8 +325,11 @@ void raft__unquiesce(struct raft *r, struct raft_update *u)
 	r->quiesced = 0;
 	r->election_elapsed = 0;
 	if (r->role == RAFT_LEADER) {
+		/* Peers count as active again only once they answer the wake-up heartbeat: flags left
+		 * over from before quiescence would let a leader whose followers died meanwhile quiesce
+		 * again at its next heartbeat, before check-quorum could see they are gone. */
 		for (uint32_t i = 0; i < r->n_prs; i++)
-			r->prs[i].recent_active = 1;
+			r->prs[i].recent_active = r->prs[i].id == r->cfg.id;
 		r->heartbeat_elapsed = 0;
 		raft__leader_heartbeat_all(r, u, 0);
 	}

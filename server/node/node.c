@@ -13,6 +13,11 @@
 #include "server/rest/rest.h"
 #include "server/version.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -528,6 +533,54 @@ static void core_fini(struct runtime *rt, int core, struct reactor *r, void *arg
 
 /* ---- the data directory's identity ------------------------------------------------------------ */
 
+/* Every core binds the API and Raft ports with SO_REUSEPORT so the kernel spreads connections
+ * over them; a second process could then share those ports without an error. Before starting,
+ * each port is bound once without SO_REUSEPORT: if anything holds it, starting fails with a
+ * clear message. */
+static int check_port_free(const char *what, const char *addr)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	int rc = reactor_socket_resolve(addr, &sa, &salen);
+	if (rc) {
+		LOG_ERROR("%s address %s: cannot resolve it: %s", what, addr, err_str(rc));
+		return rc;
+	}
+	int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_from_errno(errno);
+	int one = 1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	rc = bind(fd, (struct sockaddr *)&sa, salen) < 0 ? err_from_errno(errno) : 0;
+	int e = errno;
+	close(fd);
+	if (rc) {
+		LOG_ERROR("%s address %s is not available: %s%s", what, addr, strerror(e),
+			  e == EADDRINUSE ? " (another process, perhaps another regatta, listens there)" : "");
+		return rc;
+	}
+	return 0;
+}
+
+/* One process per data directory: an exclusive lock held for the process's lifetime. */
+static int lock_data_dir(const struct node_config *cfg, int *fd_out)
+{
+	char path[LIMIT_PATH_BYTES + 8];
+	snprintf(path, sizeof path, "%s/LOCK", cfg->data_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		LOG_ERROR("cannot open %s: %s", path, strerror(errno));
+		return err_from_errno(errno);
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		LOG_ERROR("%s is locked: another regatta process uses --data-dir %s", path, cfg->data_dir);
+		close(fd);
+		return ERR_BUSY;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
 static int check_node_file(const struct node_config *cfg)
 {
 	struct io_fs *fs = io_fs_posix();
@@ -603,7 +656,10 @@ int node_run(const struct node_config *cfg)
 			n->voters[j - 1] = t;
 		}
 	int exit_code = 1;
-	if (check_node_file(cfg) || make_tls(n))
+	int lock_fd = -1;
+	if (check_node_file(cfg) || lock_data_dir(cfg, &lock_fd) || make_tls(n))
+		goto out;
+	if (check_port_free("API", cfg->api_listen) || check_port_free("Raft", cfg->raft_listen))
 		goto out;
 	n->core = calloc((size_t)n->cores, sizeof *n->core);
 	if (!n->core)
@@ -665,6 +721,8 @@ out:
 			free(n->core[i]);
 		free(n->core);
 	}
+	if (lock_fd >= 0)
+		close(lock_fd);
 	if (n->api_tls)
 		tls_ctx_free(n->api_tls);
 	if (n->raft_tls_server)

@@ -330,6 +330,25 @@ Test(raft_multi, silent_leader_node_wakes_its_groups)
 	cr_assert_gt(N[who == 1 ? 2 : 1].m.stats.wakes, 0);
 }
 
+/* The followers' nodes go silent: a quiesced leader must notice (check-quorum) and step down,
+ * not wake up and fall asleep again still claiming leadership (found through the REST /healthz
+ * checks: the flags from before quiescence made the peers look active after a wake-up). */
+Test(raft_multi, quiesced_leader_without_a_quorum_steps_down)
+{
+	setup(10, 1);
+	tick_all(80);
+	uint32_t who = 0;
+	cr_assert_eq(leaders(0, &who), 1);
+	cr_assert(raft_is_quiesced(&N[who].groups[0].r));
+	for (uint32_t id = 1; id <= NODES; id++)
+		if (id != who)
+			N[id].silent = 1;
+	tick_all(200);
+	for (uint32_t gi = 0; gi < 10; gi++)
+		cr_assert_neq(N[who].groups[gi].r.role, RAFT_LEADER,
+			      "group %u: a leader that hears from no follower steps down", gi);
+}
+
 Test(raft_multi, group_table_add_remove_find)
 {
 	setup(0, 0);
