@@ -15,6 +15,7 @@ Invariants: loopback only; every subprocess and RPC has a timeout; temp dirs are
 import argparse
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -54,10 +55,33 @@ def stubs(source_dir, work):
     return regatta_pb2, regatta_pb2_grpc, mvcc_pb2
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_rng_ports = random.Random(os.getpid() ^ int(time.time() * 1000))
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port OUTSIDE the kernel's ephemeral range: nodes are killed and restarted
+    on the same ports, and a port from the ephemeral range may meanwhile be taken as the source
+    port of some outgoing connection (the restarted node could then not listen on it)."""
+    lo, _ = _ephemeral_range()
+    top = max(lo - 1, 11000)
+    for _ in range(1000):
+        port = _rng_ports.randrange(10000, top)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 class Node:
