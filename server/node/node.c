@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -535,8 +536,35 @@ static void core_fini(struct runtime *rt, int core, struct reactor *r, void *arg
 
 /* Every core binds the API and Raft ports with SO_REUSEPORT so the kernel spreads connections
  * over them; a second process could then share those ports without an error. Before starting,
- * each port is bound once without SO_REUSEPORT: if anything holds it, starting fails with a
- * clear message. */
+ * look for a socket already LISTENing on the port (/proc/net/tcp and tcp6): if there is one,
+ * starting fails with a clear message. (A plain bind probe would not do: after a crash the dead
+ * process's connections may linger in FIN_WAIT2 on the port, which only SO_REUSEPORT may share.) */
+static int port_listening(const char *table, unsigned port)
+{
+	FILE *f = fopen(table, "r");
+	if (!f)
+		return 0;
+	char line[512];
+	int found = 0;
+	if (!fgets(line, sizeof line, f)) { /* header */
+		fclose(f);
+		return 0;
+	}
+	while (!found && fgets(line, sizeof line, f)) {
+		char local[128];
+		unsigned st = 0;
+		if (sscanf(line, "%*s %127s %*s %x", local, &st) != 2)
+			continue;
+		const char *colon = strrchr(local, ':');
+		if (!colon)
+			continue;
+		unsigned p = (unsigned)strtoul(colon + 1, NULL, 16);
+		found = p == port && st == 0x0A; /* TCP_LISTEN */
+	}
+	fclose(f);
+	return found;
+}
+
 static int check_port_free(const char *what, const char *addr)
 {
 	struct sockaddr_storage sa;
@@ -546,18 +574,21 @@ static int check_port_free(const char *what, const char *addr)
 		LOG_ERROR("%s address %s: cannot resolve it: %s", what, addr, err_str(rc));
 		return rc;
 	}
-	int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return err_from_errno(errno);
-	int one = 1;
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	rc = bind(fd, (struct sockaddr *)&sa, salen) < 0 ? err_from_errno(errno) : 0;
-	int e = errno;
-	close(fd);
-	if (rc) {
-		LOG_ERROR("%s address %s is not available: %s%s", what, addr, strerror(e),
-			  e == EADDRINUSE ? " (another process, perhaps another regatta, listens there)" : "");
-		return rc;
+	unsigned port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
+						 : ntohs(((struct sockaddr_in *)&sa)->sin_port);
+	/* A process that just crashed may still hold its listening sockets for a moment: io_uring
+	 * tears a dead process's ring down asynchronously, and pending accepts keep the socket
+	 * open until then. So a port held by someone is looked at again for a few seconds. */
+	for (int tries = 0; port != 0; tries++) {
+		if (!port_listening("/proc/net/tcp", port) && !port_listening("/proc/net/tcp6", port))
+			return 0;
+		if (tries == 50) {
+			LOG_ERROR("%s address %s is in use: a process listens on port %u (another regatta?)",
+				  what, addr, port);
+			return ERR_EXISTS;
+		}
+		struct timespec ts = {0, 100000000};
+		nanosleep(&ts, NULL);
 	}
 	return 0;
 }
