@@ -65,6 +65,7 @@ static void update_reset(struct raft_update *u)
 	u->proposed_index = 0;
 	u->proposed_term = 0;
 	u->more = 0;
+	u->want_flush = 0;
 	u->n_ents_used = 0;
 }
 
@@ -787,7 +788,9 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
 		update_reset(u);
 		return rc;
 	}
+	r->flush_step = ev->type == RAFT_EVENT_FLUSH;
 	raft__flush(r, u);
+	r->flush_step = 0;
 	raft__log_check(r);
 	return 0;
 }

@@ -211,6 +211,13 @@ struct raft_config {
 	int pre_vote;                  /* 1: pre-vote before campaigning */
 	int check_quorum; /* 1: leaders step down without a quorum; leader stickiness */
 	int quiesce;      /* 1: idle groups stop heartbeats (see raft/multi.h) */
+	/* 1: a leader sends log entries and commit updates to its followers, and any node hands
+	 * new entries and hard state out for persisting, only when stepped with RAFT_EVENT_FLUSH;
+	 * any other step that leaves such work due sets update.want_flush. The host steps FLUSH
+	 * once at the end of its turn (before its log writes the turn's batch), so all proposals
+	 * of a turn reach each follower in one MsgApp (and come back in one MsgAppResp) and the
+	 * log in one persist record, instead of one per proposal. */
+	int batch_appends;
 	struct raft_log_ops log;
 	struct raft_mem mem;
 };
@@ -360,6 +367,9 @@ struct raft_update {
 
 	/* -- 1 if something did not fit: step RAFT_EVENT_FLUSH to get the rest -- */
 	int more;
+	/* -- batch_appends: sends or persisting are due; step RAFT_EVENT_FLUSH at the end of the
+	 * turn (not necessarily now) -- */
+	int want_flush;
 
 	uint32_t n_ents_used; /* internal: ents consumed */
 };

@@ -90,8 +90,12 @@ static void persist(struct raft *r, struct raft_update *u)
 	           r->chunk_pending || r->install_pending;
 	if (!need)
 		return;
-	if (r->recs_count == LIMIT_RAFT_PERSIST_PENDING) {
-		u->more = 1; /* the caller must report persisted seqs first */
+	if (r->recs_count == LIMIT_RAFT_PERSIST_PENDING)
+		return; /* not `more`: a FLUSH cannot help; the next PERSISTED step hands it out */
+	if (r->cfg.batch_appends && !r->flush_step && !r->chunk_pending && !r->install_pending) {
+		/* one persist record per turn, handed out at its end; a snapshot chunk goes now (the
+		 * core holds one chunk: the next one received would replace it) */
+		u->want_flush = 1;
 		return;
 	}
 	uint64_t seq = r->seq_next++;
@@ -198,8 +202,12 @@ void raft__flush(struct raft *r, struct raft_update *u)
 	leader_bookkeeping(r, u);
 	compact(r, u);
 	persist(r, u);
-	if (r->role == RAFT_LEADER)
-		raft__leader_send_appends(r, u);
+	if (r->role == RAFT_LEADER) {
+		if (!r->cfg.batch_appends || r->flush_step)
+			raft__leader_send_appends(r, u);
+		else if (raft__leader_appends_due(r))
+			u->want_flush = 1;
+	}
 	apply(r, u);
 	reads(r, u);
 	u->leader = r->leader;

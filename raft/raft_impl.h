@@ -110,6 +110,7 @@ struct raft {
 	uint32_t heartbeat_elapsed;
 	uint32_t randomized_timeout;
 	int quiesced;
+	int flush_step; /* the current step is RAFT_EVENT_FLUSH (batch_appends sends now) */
 
 	/* log: see the invariants above */
 	uint64_t log_first;
@@ -231,6 +232,8 @@ int raft__leader_conf_change(struct raft *r, struct raft_update *u, uint8_t type
 int raft__leader_read(struct raft *r, struct raft_update *u, uint64_t ctx, uint64_t from) WUR;
 int raft__leader_transfer(struct raft *r, struct raft_update *u, uint64_t to) WUR;
 void raft__leader_send_appends(struct raft *r, struct raft_update *u);
+/* batch_appends: would raft__leader_send_appends send anything now? */
+int raft__leader_appends_due(const struct raft *r);
 void raft__leader_maybe_commit(struct raft *r, struct raft_update *u);
 void raft__leader_heartbeat_all(struct raft *r, struct raft_update *u, uint8_t flags);
 void raft__leader_fail_reads(struct raft *r, struct raft_update *u);

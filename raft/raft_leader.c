@@ -360,6 +360,27 @@ void raft__leader_send_appends(struct raft *r, struct raft_update *u)
 	}
 }
 
+int raft__leader_appends_due(const struct raft *r)
+{
+	for (uint32_t i = 0; i < r->n_prs; i++) {
+		const struct raft_progress *pr = &r->prs[i];
+		if (pr->id == r->cfg.id)
+			continue;
+		if (pr->state == RAFT_PR_SNAPSHOT)
+			return 1; /* chunks go out under their own flow control */
+		if (pr->state == RAFT_PR_PROBE) {
+			if (!pr->probe_sent && (pr->need_append || pr->match < r->last_index ||
+			                        pr->commit_sent < r->commit))
+				return 1;
+			continue;
+		}
+		if ((pr->next <= r->last_index || pr->need_append || pr->commit_sent < r->commit) &&
+		    !inflight_full(r, pr))
+			return 1;
+	}
+	return 0;
+}
+
 void raft__leader_heartbeat_all(struct raft *r, struct raft_update *u, uint8_t flags)
 {
 	ASSERT(r->role == RAFT_LEADER);

@@ -266,6 +266,9 @@ static int step_group(struct raft_multi *m, struct raft_multi_group *g, const st
 		m->cfg.on_update(m->cfg.ctx, g->user, g->r, &m->u);
 		if (!m->u.more || round == FLUSH_ROUNDS_MAX)
 			break;
+		if (round > 0 && m->u.n_msgs == 0 && !m->u.persist_seq && !m->u.n_apply &&
+		    !m->u.n_reads && !m->u.compact_to)
+			break; /* the last FLUSH moved nothing: another would spin */
 		rc = raft_step(g->r, &flush, &m->u);
 	}
 	m->stepping = 0;

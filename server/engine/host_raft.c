@@ -529,6 +529,10 @@ static void on_update(void *ctx, void *user, struct raft *r, const struct raft_u
 		host__read_state(h, rep, &u->reads[i]);
 	if (u->n_apply || u->install)
 		host__reads_serve(h, rep);
+	if (u->want_flush && !rep->need_flush) {
+		rep->need_flush = 1; /* the turn's sends to followers go out at its end, batched */
+		host__activate(h, rep);
+	}
 out:
 	arena_reset(&h->step_arena);
 }
@@ -674,6 +678,7 @@ int host__raft_start(struct host *h, struct replica *rep)
 	rc_cfg.cache_bytes_max = 8u << 20;
 	rc_cfg.seed = h->cfg.incarnation ^ (rep->id * 0x9e3779b97f4a7c15ULL);
 	rc_cfg.quiesce = h->cfg.quiesce;
+	rc_cfg.batch_appends = 1;
 	rc_cfg.log = (struct raft_log_ops){.ctx = h, .term = op_term, .entries = op_entries,
 					   .snapshot_read = op_snapshot_read};
 	rc_cfg.mem = (struct raft_mem){.ctx = h, .alloc = mem_alloc, .free = mem_free};

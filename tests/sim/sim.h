@@ -62,6 +62,7 @@ struct sim_params {
 	uint32_t mem_fail_permille;       /* payload allocations that fail (pool exhausted) */
 	uint32_t storage_again_permille;  /* log reads that answer ERR_AGAIN (not in memory yet) */
 	int quiesce;
+	int batch_appends; /* leaders send appends only at the end of a node's turn */
 	int verbose;
 };
 
@@ -154,6 +155,7 @@ struct sim_group_state {
 	uint32_t n_reads;
 	uint64_t last_commit_seen; /* for monotonicity checks within one incarnation */
 	uint64_t last_term_seen;
+	int want_flush; /* batch_appends: step RAFT_EVENT_FLUSH in sim_node_after */
 };
 
 struct sim_node {

@@ -478,6 +478,7 @@ static void params_from_seed(struct sim_params *p, uint64_t seed, uint64_t chaos
 	p->cache_entries = 1u << prng_range(&r, 4, 8);
 	p->msg_bytes_max = prng_chance(&r, 1, 2) ? (uint32_t)prng_range(&r, 1, 200) : 2048;
 	p->quiesce = prng_chance(&r, 1, 2);
+	p->batch_appends = prng_chance(&r, 1, 2);
 	p->isolate_leader_permille = prng_chance(&r, 1, 2) ? (uint32_t)prng_range(&r, 100, 600) : 0;
 	p->mem_fail_permille = prng_chance(&r, 1, 3) ? (uint32_t)prng_range(&r, 1, 30) : 0;
 	p->storage_again_permille = prng_chance(&r, 1, 3) ? (uint32_t)prng_range(&r, 10, 200) : 0;
@@ -499,13 +500,13 @@ static int run(uint64_t seed, uint64_t chaos_s, uint64_t live_s, int verbose)
 		       "%u/1000, corrupt %u/1000, delay "
 		       "%.1f-%.1fms, fsync %.2f-%.2fms, faults every ~%.0fms, snapshot every %u, "
 		       "chunk %u B, "
-		       "cache %u, msg %u B, quiesce %d\n",
+		       "cache %u, msg %u B, quiesce %d, batch appends %d\n",
 		       seed, s->p.nodes, s->p.voters0, s->p.groups, s->p.drop_permille,
 		       s->p.dup_permille, s->p.corrupt_permille, (double)s->p.delay_min_ns / 1e6,
 		       (double)s->p.delay_max_ns / 1e6, (double)s->p.fsync_min_ns / 1e6,
 		       (double)s->p.fsync_max_ns / 1e6, (double)s->p.fault_every_ns / 1e6,
 		       s->p.snapshot_every, s->p.chunk_bytes, s->p.cache_entries,
-		       s->p.msg_bytes_max, s->p.quiesce);
+		       s->p.msg_bytes_max, s->p.quiesce, s->p.batch_appends);
 
 	struct raft_conf boot;
 	memset(&boot, 0, sizeof(boot));

@@ -423,6 +423,8 @@ static void on_update(void *ctx, void *user, struct raft *r, const struct raft_u
 	struct sim_group_state *g = user;
 	ASSERT(&g->r == r);
 	s->steps++;
+	if (u->want_flush)
+		g->want_flush = 1;
 	if (u->soft_changed && u->role == RAFT_LEADER) {
 		sim_check_leader(s, g, u->term);
 		sim_new_leader(s, n);
@@ -524,6 +526,7 @@ static void group_start(struct sim *s, struct sim_node *n, uint32_t gi)
 	cfg.pre_vote = 1;
 	cfg.check_quorum = 1;
 	cfg.quiesce = s->p.quiesce;
+	cfg.batch_appends = s->p.batch_appends;
 	cfg.log = sim_log_ops_template;
 	cfg.log.ctx = g;
 	cfg.mem = sim_mem;
@@ -673,6 +676,16 @@ void sim_node_after(struct sim *s, struct sim_node *n)
 			sim_fail(s, "snapshot_taken node %u: %s", n->id, err_str(rc));
 	}
 	n->n_deferred = 0;
+	for (uint32_t gi = 0; gi < SIM_GROUPS_MAX; gi++) { /* the end of this node's turn */
+		struct sim_group_state *g = &n->groups[gi];
+		if (!g->want_flush)
+			continue;
+		g->want_flush = 0;
+		struct raft_event ev = {.type = RAFT_EVENT_FLUSH};
+		int rc = sim_node_step(s, n, g->group, &ev);
+		if (rc != 0)
+			sim_fail(s, "flush node %u group %u: %s", n->id, g->group, err_str(rc));
+	}
 	raft_multi_flush(&n->multi);
 }
 

@@ -256,6 +256,8 @@ static void enqueue(struct th_cluster *c, const struct raft_message *m)
 static void consume(struct th_cluster *c, struct th_node *n)
 {
 	const struct raft_update *u = &n->u;
+	if (u->want_flush)
+		n->want_flush = 1;
 	for (uint32_t i = 0; i < u->n_msgs; i++)
 		enqueue(c, &u->msgs[i]);
 	for (uint32_t i = 0; i < u->n_apply; i++) {
@@ -290,9 +292,22 @@ int th_step(struct th_cluster *c, uint64_t id, const struct raft_event *ev)
 		cr_assert_eq(raft_step(&n->r, &f, &n->u), 0);
 		consume(c, n);
 	}
+	if (!n->hold_flush)
+		th_flush(c, id);
 	if (n->auto_persist && n->seq_handed && n->r.persisted_seq < n->seq_handed)
 		th_persist(c, id);
 	return 0;
+}
+
+void th_flush(struct th_cluster *c, uint64_t id)
+{
+	struct th_node *n = &c->nodes[id];
+	for (int k = 0; k < 16 && n->want_flush; k++) {
+		n->want_flush = 0;
+		struct raft_event f = {.type = RAFT_EVENT_FLUSH};
+		cr_assert_eq(raft_step(&n->r, &f, &n->u), 0);
+		consume(c, n);
+	}
 }
 
 void th_persist(struct th_cluster *c, uint64_t id)
@@ -303,6 +318,8 @@ void th_persist(struct th_cluster *c, uint64_t id)
 		                        .persisted_seq = n->seq_handed};
 		cr_assert_eq(raft_step(&n->r, &ev, &n->u), 0);
 		consume(c, n);
+		if (!n->hold_flush)
+			th_flush(c, id);
 	}
 }
 

@@ -52,6 +52,8 @@ struct th_node {
 	struct raft r;
 	struct th_store st;
 	int auto_persist;
+	int hold_flush;  /* batch_appends: 1 = the test steps RAFT_EVENT_FLUSH itself */
+	int want_flush;  /* an update asked for a FLUSH that has not been stepped yet */
 	uint64_t seq_handed;
 	struct raft_update u;
 	struct raft_message msgs[256];
@@ -88,6 +90,9 @@ void th_free(struct th_cluster *c);
 
 int th_step(struct th_cluster *c, uint64_t id, const struct raft_event *ev);
 void th_tick(struct th_cluster *c, uint64_t id, uint32_t ticks);
+/* The end of a node's turn: step RAFT_EVENT_FLUSH if an update asked for it (batch_appends).
+ * th_step and th_persist do this themselves unless the node's hold_flush is set. */
+void th_flush(struct th_cluster *c, uint64_t id);
 /* Report every handed-out persist seq of this node as durable. */
 void th_persist(struct th_cluster *c, uint64_t id);
 void th_auto_persist(struct th_cluster *c, int on);

@@ -411,3 +411,46 @@ Test(raft_replication, malformed_message_refused)
 	cr_assert_eq(th_step(&C, 2, &ev), ERR_PROTO);
 	cr_assert_eq(th_status(&C, 2).term, 0);
 }
+
+static void batch_appends(struct raft_config *cfg, uint64_t id)
+{
+	(void)id;
+	cfg->batch_appends = 1;
+}
+
+/* batch_appends: proposals of one turn (local and forwarded) reach each follower in one MsgApp
+ * when the turn ends (RAFT_EVENT_FLUSH), and are handed to storage in one persist record; the
+ * rules are otherwise the same (durable before acknowledged, commit by quorum). */
+Test(raft_replication, batch_appends_one_msgapp_per_follower_per_turn)
+{
+	th_init_cfg(&C, 3, 3, batch_appends);
+	cr_assert(th_elect(&C, 1));
+	th_deliver(&C);
+	uint64_t last = C.nodes[1].r.last_index;
+	C.nodes[1].hold_flush = 1;
+	C.nodes[1].auto_persist = 0;
+	uint64_t handed = C.nodes[1].seq_handed;
+	cr_assert_eq(th_propose(&C, 1, "a"), 0);
+	cr_assert_eq(th_propose(&C, 1, "b"), 0);
+	cr_assert_eq(th_propose(&C, 2, "c"), 0); /* forwarded by a follower */
+	th_deliver_one(&C, 2, 1, RAFT_MSG_PROP);
+	cr_assert_eq(C.nodes[1].r.last_index, last + 3);
+	cr_assert_eq(th_count(&C, 1, 0, RAFT_MSG_APP), 0, "nothing is sent before the turn ends");
+	cr_assert_eq(C.nodes[1].seq_handed, handed, "nothing is handed to storage either");
+	cr_assert(C.nodes[1].want_flush, "the update asked for a FLUSH");
+	th_flush(&C, 1);
+	for (uint64_t f = 2; f <= 3; f++) {
+		cr_assert_eq(th_count(&C, 1, f, RAFT_MSG_APP), 1, "one MsgApp to node %lu", (unsigned long)f);
+		cr_assert_eq(th_find(&C, 1, f, RAFT_MSG_APP)->n_entries, 3);
+	}
+	cr_assert_eq(C.nodes[1].seq_handed, handed + 1, "one persist record for the turn");
+	th_deliver(&C); /* the followers persist and acknowledge; the leader has not synced */
+	cr_assert_eq(th_status(&C, 1).commit, last + 3, "a quorum of followers is enough");
+	th_persist(&C, 1);
+	th_flush(&C, 1);
+	C.nodes[1].hold_flush = 0;
+	th_tick(&C, 1, 2);
+	th_deliver(&C);
+	for (uint64_t id = 1; id <= 3; id++)
+		cr_assert_eq(th_status(&C, id).applied, last + 3, "node %lu", (unsigned long)id);
+}

@@ -595,6 +595,18 @@ int cl_wait_converged(struct cluster *c, uint64_t table, uint32_t max_ticks)
 			return 0;
 		cl_step(c);
 	}
+	for (uint32_t i = 0; i < c->n; i++) { /* what each node thinks, for the failure report */
+		struct host_table_status st;
+		if (!c->nodes[i].h || host_table_status(c->nodes[i].h, table, &st) != 0) {
+			fprintf(stderr, "not converged: node %u has no such table\n", i + 1);
+			continue;
+		}
+		fprintf(stderr,
+			"not converged: node %u role %u leader %" PRIu64 " term %" PRIu64 " commit %" PRIu64
+			" applied %" PRIu64 " log %" PRIu64 "..%" PRIu64 " snapshot %" PRIu64 " error %s\n",
+			i + 1, st.role, st.leader, st.term, st.commit, st.applied, st.first_index, st.last_index,
+			st.snapshot_index, st.error ? err_str(st.error) : "none");
+	}
 	return ERR_TIMEOUT;
 }
 
