@@ -169,11 +169,15 @@ static int packed_valid(ProtobufCType t, const uint8_t *p, const uint8_t *end)
 	return 1;
 }
 
+#define SEEN_WORDS 4 /* fields per message the walk tracks (ours have far fewer) */
+
 static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, const uint8_t *p,
 			const uint8_t *end, uint32_t depth)
 {
 	ASSERT(d->magic == PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC);
 	ASSERT(depth >= 1 && depth <= w->max_depth);
+	ASSERT(d->n_fields <= 64 * SEEN_WORDS);
+	uint64_t seen[SEEN_WORDS] = {0}; /* singular message fields met so far */
 	while (p < end) {
 		const size_t at = (size_t)(p - w->base);
 		uint64_t tag;
@@ -256,6 +260,17 @@ static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, con
 			if (!f)
 				break;
 			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				size_t fi = (size_t)(f - d->fields);
+				uint64_t bit = 1ull << (fi % 64);
+				if (f->label != PROTOBUF_C_LABEL_REPEATED && (seen[fi / 64] & bit)) {
+					/* the spec merges the two; protobuf-c cannot merge some (oneofs
+					 * inside), and no real encoder writes a message field twice */
+					error_set(w->err, ERR_INVAL, at,
+						  "%s.%s (%llu): message field appears twice at byte %zu",
+						  d->name, fname, (unsigned long long)num, at);
+					return ERR_INVAL;
+				}
+				seen[fi / 64] |= bit;
 				if (depth >= w->max_depth) {
 					error_set(w->err, ERR_TOOBIG, at,
 						  "%s.%s: messages nested deeper than %u levels at byte %zu",

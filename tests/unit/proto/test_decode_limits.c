@@ -14,6 +14,7 @@
 #include "google/protobuf/struct.pb-c.h"
 #include "mvcc/v1/mvcc.pb-c.h"
 #include "regatta/v1/regatta.pb-c.h"
+#include "replication/v1/replication.pb-c.h"
 
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -300,4 +301,22 @@ Test(limits, truncations_and_corruptions_never_crash)
 	}
 	cr_assert_gt(refused, 0);
 	cr_assert_gt(ok, 0);
+}
+
+/* A singular message field written twice (found by fuzz_proto_decode: two empty
+ * replication.v1.ReplicateCommand.command fields; protobuf-c refuses to merge a Command, whose
+ * oneofs it cannot merge). Refused by the walk with a clear message, before protobuf-c. Repeated
+ * message fields may of course appear many times. */
+Test(limits, singular_message_field_twice_is_refused)
+{
+	const uint8_t twice[] = {0x12, 0x00, 0x12, 0x00}; /* command = {}, command = {} */
+	struct proto_error err;
+	int rc = decode(&replication__v1__replicate_command__descriptor, twice, sizeof twice, &err);
+	cr_assert_eq(rc, ERR_INVAL);
+	cr_assert(strstr(err.msg, "appears twice") != NULL, "%s", err.msg);
+	const uint8_t once[] = {0x08, 0x07, 0x12, 0x00}; /* leader_index = 7, command = {} */
+	cr_assert_eq(decode(&replication__v1__replicate_command__descriptor, once, sizeof once, &err), 0);
+	/* Command.sequence (10) is repeated: two elements are fine */
+	const uint8_t seq[] = {0x52, 0x00, 0x52, 0x00};
+	cr_assert_eq(decode(&mvcc__v1__command__descriptor, seq, sizeof seq, &err), 0);
 }
