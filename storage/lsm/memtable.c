@@ -126,20 +126,26 @@ static inline int node_cmp(const struct mnode *n, const unsigned char *k, size_t
 	return lsm_ikey_cmp(n->kv, n->klen, k, kn);
 }
 
-/* First node >= key; fills prev[] when given. */
+/* First node >= key; fills prev[] when given. Each step is a likely cache miss in a big
+ * memtable, so: the node after the next one is prefetched while the next one's key is compared,
+ * and a node already found >= key on the level above is not compared again (RocksDB's
+ * InlineSkipList does both). */
 static struct mnode *find_ge(struct lsm_mem_impl *m, const unsigned char *k, size_t kn, struct mnode **prev)
 {
-	struct mnode *x = m->head;
+	struct mnode *x = m->head, *bigger = NULL;
 	int lvl = m->height - 1;
 	for (;;) {
 		struct mnode *n = nx(x, lvl);
-		if (n && node_cmp(n, k, kn) < 0) {
+		if (n && n != bigger)
+			__builtin_prefetch(nx(n, lvl));
+		if (n && n != bigger && node_cmp(n, k, kn) < 0) {
 			x = n;
 		} else {
 			if (prev)
 				prev[lvl] = x;
 			if (lvl == 0)
 				return n;
+			bigger = n;
 			lvl--;
 		}
 	}
