@@ -311,9 +311,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(LOG_LEVEL_WARN);
+	double load = 0;
+	(void)getloadavg(&load, 1); /* a busy machine moves every timing: say how busy */
 	printf("bench_raftlog: %s; dir=%s seconds=%.1f entry=%uB window=%u groups=%s "
-	       "(1 core; timings from a shared, busy machine)\n",
-	       regatta_build_info(), base, seconds, entry_bytes, window, groups_arg);
+	       "(1 core; load average %.2f at start)\n",
+	       regatta_build_info(), base, seconds, entry_bytes, window, groups_arg, load);
 	enum reactor_backend backends[2] = {REACTOR_BACKEND_URING, REACTOR_BACKEND_EPOLL};
 	int nb = 2;
 	if (getenv("REGATTA_IO_BACKEND")) {

@@ -263,8 +263,10 @@ int main(int argc, char **argv)
 	enum reactor_backend only;
 	if (reactor_backend_parse(NULL, &only))
 		only = REACTOR_BACKEND_AUTO;
-	printf("bench_reactor: %s, %.1f s per case, 1 core (timings from a shared, busy machine)\n",
-	       regatta_build_info(), seconds);
+	double load = 0;
+	(void)getloadavg(&load, 1); /* a busy machine moves every timing: say how busy */
+	printf("bench_reactor: %s, %.1f s per case, 1 core (load average %.2f at start)\n",
+	       regatta_build_info(), seconds, load);
 	enum reactor_backend all[2] = {REACTOR_BACKEND_URING, REACTOR_BACKEND_EPOLL};
 	for (int i = 0; i < 2; i++) {
 		if (only != REACTOR_BACKEND_AUTO && only != all[i])
