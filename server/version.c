@@ -1,5 +1,9 @@
-/* version.c — see version.h. REGATTA_GIT_COMMIT is passed by the build when known. */
+/* version.c — see version.h. The build generates git_commit.h (cmake/GitCommit.cmake). */
 #include "server/version.h"
+
+#if __has_include("git_commit.h")
+#include "git_commit.h"
+#endif
 
 #ifndef REGATTA_GIT_COMMIT
 #define REGATTA_GIT_COMMIT "unknown"
