@@ -3,8 +3,10 @@
  *
  * A turn-end hook gathers everything appended during the turn — every group on the core — and
  * issues ONE linked write+fdatasync for it (reactor_pwrite_fdatasync); while it is in flight,
- * new appends collect in the next batch, which goes out at the end of the turn in which the
- * previous one completed. The completion runs on_durable for the batch's groups.
+ * new appends collect in the next batch. The completion runs on_durable for the batch's groups
+ * and at once issues the batch that collected meanwhile, so the disk works while the turn
+ * applies and answers what just became durable (under load the disk never waits for the CPU);
+ * what the turn appends after that goes with the next completion or the turn-end hook.
  *
  * Errors: a failed fdatasync is fatal (rl_cycle_end -> rl_fatal; the reactor also stops). A
  * short write cancels the linked fsync in the kernel (-ECANCELED): the reactor reports it as
@@ -28,6 +30,7 @@ static void on_rewrite_sync(struct io_op *op)
 	struct raftlog *log = op->ctx;
 	ASSERT(log->inflight >= 0);
 	rl_cycle_end(log, op->result < 0 ? (int)op->result : 0);
+	issue(log);
 }
 
 static void on_rewrite_write(struct io_op *op)
@@ -75,6 +78,7 @@ static void on_linked(struct io_op *op)
 	else if ((uint64_t)op->result != b->len)
 		rc = ERR_IO; /* the contract says full length on success: anything else is a bug */
 	rl_cycle_end(log, rc);
+	issue(log);
 }
 
 /* Start a group commit if there is something to write and nothing in flight. */
