@@ -45,7 +45,6 @@ struct pending {
 	uint64_t table_id;
 	struct replica *rep; /* while WAITING */
 	uint64_t index;      /* PROPOSAL: its log index once known (leader); READ: the read index */
-	uint64_t term;       /* PROPOSAL: the replica's Raft term when it was proposed */
 	uint64_t deadline_ns;
 	struct arena *arena;
 	host_propose_cb pcb;
@@ -145,9 +144,6 @@ void host__proposal_applied(struct host *h, struct pending *p, uint64_t index,
 			    const struct replica_applied *res);
 /* Fail rep's proposals whose known index is <= index and that were not applied: status. */
 void host__proposals_settle(struct host *h, struct replica *rep, uint64_t index, int status);
-/* A new term began: proposals this node forwarded in an older term (index unknown here) may have
- * been lost with the old leader; answer them now (ERR_NOTLEADER) instead of at their deadline. */
-void host__proposals_term_changed(struct host *h, struct replica *rep, uint64_t term);
 void host__read_state(struct host *h, struct replica *rep, const struct raft_read_state *rs);
 void host__reads_serve(struct host *h, struct replica *rep);
 void host__fail_replica(struct host *h, struct replica *rep, int status);

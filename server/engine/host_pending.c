@@ -245,22 +245,10 @@ static int scratch_reserve(struct host *h, size_t len)
 	return 0;
 }
 
-void host__proposals_term_changed(struct host *h, struct replica *rep, uint64_t term)
-{
-	struct pending *p = rep->props;
-	for (uint32_t guard = 0; p && guard < LIMIT_ENGINE_PENDING_PER_CORE; guard++) {
-		struct pending *next = p->rnext;
-		if (p->index == 0 && p->term < term && p != h->proposing)
-			pending_done(h, p, ERR_NOTLEADER);
-		p = next;
-	}
-}
-
 static int propose_bytes(struct host *h, struct replica *rep, struct pending *p, size_t len)
 {
 	p->kind = PENDING_PROPOSAL;
 	p->table_id = rep->id;
-	p->term = term_of(rep);
 	pending_wait(h, p, rep);
 	struct entry_header eh = {.origin = h->cfg.node_id, .proposal_id = p->id};
 	entry_header_encode(h->scratch, &eh);

@@ -523,8 +523,6 @@ static void on_update(void *ctx, void *user, struct raft *r, const struct raft_u
 	if (u->proposed_index && h->proposing && h->proposing->rep == rep &&
 	    h->proposing->state == PENDING_WAITING)
 		h->proposing->index = u->proposed_index;
-	if (u->soft_changed)
-		host__proposals_term_changed(h, rep, u->term);
 	if (u->n_apply)
 		apply(h, rep, u);
 	for (uint32_t i = 0; i < u->n_reads && !rep->error; i++)

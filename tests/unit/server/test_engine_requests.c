@@ -94,9 +94,7 @@ Test(engine_requests, deadline_superseded_and_stopped)
 	cr_assert_eq(propose(&c, f, T1, "late", 30, &via_follower), 0);
 	cl_run(&c, 40);
 	cr_assert_eq(via_follower.calls, 1);
-	/* by its deadline, or earlier if the others already began a new term */
-	cr_assert(via_follower.status == ERR_TIMEOUT || via_follower.status == ERR_NOTLEADER, "%s",
-		  err_str(via_follower.status));
+	cr_assert_eq(via_follower.status, ERR_TIMEOUT);
 	/* the others elect and write over the old leader's uncommitted entry */
 	int nl = -1;
 	for (int t = 0; t < 1000 && nl < 0; t++) {
@@ -171,36 +169,5 @@ Test(engine_requests, close_answers_everything_and_busy_when_full)
 	cl_isolate(&c, f, 0);
 	cl_start(&c, f);
 	cr_assert_eq(cl_wait_converged(&c, T1, 1000), 0);
-	cl_fini(&c);
-}
-
-/* A follower forwards a proposal to a leader that has just been cut off: the proposal is lost
- * with it. When the rest elect a new leader (a new term), the follower answers the proposal
- * with ERR_NOTLEADER (UNAVAILABLE to a client) at once instead of holding it to its deadline. */
-Test(engine_requests, forwarded_proposal_answered_when_the_term_changes)
-{
-	uint64_t seed = cl_seed("forwarded_proposal_answered_when_the_term_changes");
-	struct cluster c;
-	cl_init(&c, 3, seed, NULL);
-	cl_create_table(&c, T1);
-	int l = cl_wait_leader(&c, T1, 500);
-	cr_assert_geq(l, 0);
-	struct cl_result r;
-	cr_assert_eq(cl_put_retry(&c, T1, "k0", "v0", 500, &r), 0);
-	uint32_t f = (uint32_t)(l + 1) % 3;
-	cl_isolate(&c, (uint32_t)l, 1);
-	uint64_t t0 = cl_now_ns(&c);
-	int rc = cl_put(&c, f, T1, "k1", "v1", 3000, &r); /* deadline 30 s of simulated time */
-	uint64_t waited_ticks = (cl_now_ns(&c) - t0) / CL_TICK_NS;
-	cr_assert_eq(r.accepted_rc, 0, "the follower knew a leader and forwarded (seed %" PRIu64 ")", seed);
-	if (rc == 0) {
-		/* a proposal can race ahead of the cut in a frame already sent: then it committed */
-		cr_assert_eq(r.status, 0);
-	} else {
-		cr_assert_eq(rc, ERR_NOTLEADER, "got %s (seed %" PRIu64 ")", err_str(rc), seed);
-		cr_assert_lt(waited_ticks, 1000, "answered at the new term, not at the deadline");
-	}
-	int nl = cl_wait_leader(&c, T1, 1000);
-	cr_assert(nl >= 0 && nl != l);
 	cl_fini(&c);
 }
