@@ -19,6 +19,7 @@
 #define SKIP_HEIGHT_MAX 12
 #define ARENA_FIRST_CHUNK (64u << 10)
 #define ARENA_HUGE_CHUNK (2u << 20) /* one transparent huge page */
+#define ARENA_BIG_ITEM (ARENA_HUGE_CHUNK / 4) /* larger items get a chunk of their own */
 
 struct mnode {
 	uint32_t klen; /* internal key */
@@ -55,7 +56,7 @@ struct lsm_mem_impl {
 static struct achunk *chunk_new(struct lsm_mem_impl *m, size_t n)
 {
 	size_t hdr = sizeof(struct achunk);
-	if (n > ARENA_HUGE_CHUNK / 4) { /* a big item gets its own chunk */
+	if (n > ARENA_BIG_ITEM) {
 		struct achunk *c = malloc(hdr + n);
 		if (c)
 			c->cap = n;
@@ -89,7 +90,7 @@ static void *arena_get(struct lsm_mem_impl *m, size_t n)
 		if (!nc)
 			return NULL;
 		nc->used = 0;
-		if (n > ARENA_HUGE_CHUNK / 4 && c) {
+		if (n > ARENA_BIG_ITEM && c) {
 			/* A big item's chunk is kept behind the current one. */
 			nc->prev = c->prev;
 			c->prev = nc;
